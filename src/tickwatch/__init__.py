@@ -1,0 +1,3 @@
+"""tickwatch: real-time anomaly detection for financial markets."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,245 @@
+"""`tickwatch`: the command line. Library code logs; this module presents."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tickwatch.config import Settings, load_settings
+from tickwatch.errors import TickwatchError
+from tickwatch.normalize import parse_time, tick_to_record
+from tickwatch.processor import Counters, Processor
+from tickwatch.runtime import Runtime
+from tickwatch.sources.replay import ReplaySource, count_records
+from tickwatch.sources.simulate import MarketSimulator, SimulatedSource
+from tickwatch.store import ParquetLake, SqlStore
+
+app = typer.Typer(
+    help="Real-time anomaly detection for financial markets: 5-minute bars per symbol, each "
+    "scored against that symbol's previous 20 bars (|z| > 3 is an anomaly).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(help="Folder for the SQLite store and Parquet lake [env DATA_DIR, default ./data]"),
+]
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        datefmt="%H:%M:%S",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=True)],
+        force=True,
+    )
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        settings = load_settings(**overrides)
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    _setup_logging(settings.log_level)
+    return settings
+
+
+@app.command()
+def run(
+    data_dir: DataDir = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="auto (live APIs when reachable, else simulated) or simulate"),
+    ] = None,
+    speed: Annotated[float | None, typer.Option(help="Simulator speed, x real time")] = None,
+    seed: Annotated[int | None, typer.Option(help="Simulator random seed")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl+C)")
+    ] = None,
+) -> None:
+    """Run the pipeline: sources → engine → SQLite + Parquet, with a live status line."""
+    settings = _settings(data_dir=data_dir, source=source, sim_speed=speed, sim_seed=seed)
+    # Live API clients are not wired yet: auto falls back to the simulator.
+    settings = settings.model_copy(update={"data_dir": settings.data_dir / "simulated"})
+    console.print(
+        Panel(
+            f"[bold]SIMULATED DATA[/] - no live market source is configured or reachable.\n"
+            f"Synthetic market (seed {settings.sim_seed}) at {settings.sim_speed:g}x real time, "
+            f"kept apart in {settings.data_dir}.",
+            style="bold yellow",
+        )
+    )
+    simulator = MarketSimulator(settings.stock_symbols, settings.crypto_ids, settings.sim_seed)
+    sim = SimulatedSource(
+        simulator,
+        datetime.now(UTC),
+        timedelta(hours=settings.sim_history_hours),
+        settings.sim_speed,
+    )
+    runtime = Runtime(settings, [sim])
+    stop = _graceful_stop()
+    runtime.start()
+    began = time.monotonic()
+    try:
+        while not stop.wait(5.0):
+            console.print(_status_line(runtime.processor.counters, runtime))
+            if duration is not None and time.monotonic() - began >= duration:
+                break
+            if runtime.sources_finished():
+                break
+    finally:
+        console.print("stopping: flushing buffered rows and closing open windows ...")
+        runtime.shutdown()
+    console.print(_summary(runtime.processor.counters))
+
+
+def _graceful_stop() -> threading.Event:
+    """First SIGINT/SIGTERM asks for a clean stop; a second one exits at once."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            os._exit(128 + signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def _status_line(c: Counters, runtime: Runtime) -> str:
+    high = sum(n for (_, sev), n in c.anomalies.items() if sev == "high")
+    tasks = ", ".join(
+        f"{name.removeprefix('source:')} {t.state}" + (f" ({t.restarts} restarts)" if t.restarts else "")
+        for name, t in runtime.supervisor.tasks.items()
+    )
+    market = c.last_event_time.strftime("%Y-%m-%d %H:%M") if c.last_event_time else "-"
+    return (
+        f"[dim]{datetime.now():%H:%M:%S}[/] market time {market} | ticks {c.ticks_in:,} | "
+        f"windows {c.windows:,} | [bold]anomalies {c.anomaly_total:,}[/] (high {high}) | "
+        f"late {c.late} | rejected {c.rejected} | dup {c.duplicates} | {tasks}"
+    )
+
+
+def _summary(c: Counters) -> Table:
+    table = Table(title="Summary", show_header=False)
+    for label, value in (
+        ("ticks read", c.ticks_in),
+        ("accepted", c.accepted),
+        ("rejected (invalid)", c.rejected),
+        ("late", c.late),
+        ("duplicates", c.duplicates),
+        ("windows", c.windows),
+        ("anomalies", c.anomaly_total),
+    ):
+        table.add_row(label, f"{value:,}")
+    for (kind, severity), n in sorted(c.anomalies.items()):
+        table.add_row(f"  {kind} / {severity}", f"{n:,}")
+    for reason, n in c.rejected_reasons.most_common(5):
+        table.add_row(f"  rejected: {reason}", f"{n:,}")
+    return table
+
+
+@app.command()
+def replay(
+    paths: Annotated[list[Path], typer.Argument(help="JSON Lines, CSV or Parquet tick files")],
+    data_dir: DataDir = None,
+    speed: Annotated[
+        float | None, typer.Option(help="Pace by event time, N x real time (default: max speed)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Feed tick files through the pipeline into the data dir, then print a summary.
+
+    Each run starts from empty baselines, so replaying the same file twice leaves the same rows.
+    """
+    settings = _settings(data_dir=data_dir)
+    logging.getLogger("tickwatch.processor").setLevel(logging.WARNING)
+    try:
+        source = ReplaySource(paths, speed)
+        store = SqlStore(settings.database_url)
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    processor = Processor(settings, store, ParquetLake(settings.data_dir / "lake"))
+    total = sum(count_records(p) for p in paths)
+    stop = _graceful_stop()
+    with _progress(as_json) as progress:
+        task = progress.add_task("replaying", total=total)
+        for batch in source.batches(stop):
+            processor.handle(batch)
+            progress.advance(task, len(batch))
+    processor.finish()
+    store.close()
+    summary = processor.counters
+    if as_json:
+        out.print_json(orjson.dumps(summary.as_dict()).decode())
+    else:
+        console.print(_summary(summary))
+        console.print(f"results in {settings.database_url.removeprefix('sqlite:///')} and "
+                      f"{settings.data_dir / 'lake'}")
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+    )
+
+
+@app.command()
+def simulate(
+    out_file: Annotated[Path, typer.Option("--out", help="Tick file to write (.jsonl)")],
+    labels: Annotated[
+        Path | None, typer.Option(help="Write the injected anomalies as CSV symbol,start,end,type")
+    ] = None,
+    days: Annotated[float, typer.Option(help="Length of the simulated market, days")] = 1.0,
+    start: Annotated[
+        str, typer.Option(help="Start time, ISO 8601 with offset")
+    ] = "2024-03-04T00:00:00+00:00",
+    seed: Annotated[int | None, typer.Option(help="Random seed [env SIM_SEED]")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write a reproducible synthetic tick file (and its labelled anomalies)."""
+    settings = _settings(data_dir=data_dir, sim_seed=seed)
+    begin = parse_time(start, "--start")
+    simulator = MarketSimulator(settings.stock_symbols, settings.crypto_ids, settings.sim_seed)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with out_file.open("wb") as handle:
+        for ticks in simulator.windows(begin, begin + timedelta(days=days)):
+            for tick in ticks:
+                handle.write(orjson.dumps(tick_to_record(tick)) + b"\n")
+            count += len(ticks)
+    console.print(f"wrote {count:,} ticks to {out_file}")
+    if labels is not None:
+        simulator.write_labels(labels)
+        console.print(f"wrote {len(simulator.labels):,} labelled anomalies to {labels}")
+
+
+if __name__ == "__main__":
+    app()

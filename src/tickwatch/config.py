@@ -1,0 +1,121 @@
+"""Typed settings, read once from the environment and `.env`, validated at start.
+
+Every field's env name is its upper-cased name; `.env.example` mirrors this file.
+A bad value raises `ConfigError` naming the variable and what is allowed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tickwatch.errors import ConfigError
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", validate_default=True)
+
+    # Sources (reference configuration)
+    alpha_vantage_api_key: SecretStr = Field(
+        SecretStr("demo"), description="Alpha Vantage key; 'demo' serves only IBM"
+    )
+    stock_symbols: CommaList = Field(
+        ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA"], description="stock tickers, comma-separated"
+    )
+    crypto_ids: CommaList = Field(
+        ["bitcoin", "ethereum", "solana", "cardano", "ripple"],
+        description="CoinGecko coin ids, comma-separated",
+    )
+    stock_poll_interval: int = Field(60, gt=0, description="seconds between stock polls")
+    crypto_poll_interval: int = Field(30, gt=0, description="seconds between crypto polls")
+
+    # Distributed stack (reference configuration)
+    postgres_user: str = Field("marketuser", description="PostgreSQL user")
+    postgres_password: SecretStr = Field(SecretStr("marketpass"), description="PostgreSQL password")
+    postgres_db: str = Field("marketdb", description="PostgreSQL database")
+    grafana_admin_user: str = Field("admin", description="Grafana admin user")
+    grafana_admin_password: SecretStr = Field(SecretStr("admin"), description="Grafana password")
+
+    # Engine (DESIGN.md canonical definitions)
+    window_minutes: int = Field(5, gt=0, le=1440, description="tumbling window size, minutes")
+    lookback_windows: int = Field(20, ge=2, description="completed windows in the baseline")
+    min_history: int = Field(5, ge=2, description="non-null baseline values needed to score")
+    z_threshold: float = Field(3.0, gt=0, description="|z| above this is an anomaly (low)")
+    severity_medium: float = Field(4.0, gt=0, description="|z| above this is medium")
+    severity_high: float = Field(5.0, gt=0, description="|z| above this is high")
+    allowed_lateness_minutes: float = Field(10, ge=0, description="watermark lag, minutes")
+    max_clock_skew_seconds: float = Field(
+        300, ge=0, description="ticks stamped this far after their ingest time are rejected"
+    )
+    detector: Literal["zscore"] = Field("zscore", description="anomaly detector")
+
+    # Runtime
+    data_dir: Path = Field(Path("data"), description="SQLite file, Parquet lake, checkpoints")
+    store_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///DATA_DIR/tickwatch.db"
+    )
+    bus: Literal["memory"] = Field("memory", description="message bus: memory")
+    source: Literal["auto", "simulate"] = Field(
+        "auto", description="auto = live APIs when reachable, else the simulator"
+    )
+    sim_speed: float = Field(60, gt=0, description="simulator speed, x real time")
+    sim_seed: int = Field(7, description="simulator random seed")
+    sim_history_hours: float = Field(
+        24, ge=0, description="simulated history backfilled at start-up, hours"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="logging")
+
+    @field_validator("stock_symbols", "crypto_ids", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_relations(self) -> Settings:
+        if not self.z_threshold < self.severity_medium < self.severity_high:
+            raise ValueError(
+                "need Z_THRESHOLD < SEVERITY_MEDIUM < SEVERITY_HIGH, got "
+                f"{self.z_threshold} / {self.severity_medium} / {self.severity_high}"
+            )
+        if self.min_history > self.lookback_windows:
+            raise ValueError(
+                f"MIN_HISTORY ({self.min_history}) cannot exceed "
+                f"LOOKBACK_WINDOWS ({self.lookback_windows})"
+            )
+        return self
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(minutes=self.window_minutes)
+
+    @property
+    def allowed_lateness(self) -> timedelta:
+        return timedelta(minutes=self.allowed_lateness_minutes)
+
+    @property
+    def max_clock_skew(self) -> timedelta:
+        return timedelta(seconds=self.max_clock_skew_seconds)
+
+    @property
+    def database_url(self) -> str:
+        return self.store_url or f"sqlite:///{self.data_dir / 'tickwatch.db'}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from env and `.env`, with `overrides` (CLI options) on top."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+            problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

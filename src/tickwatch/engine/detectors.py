@@ -1,0 +1,84 @@
+"""Detectors: a baseline per (symbol, feature) series that scores a window's value.
+
+Every detector follows one tiny online interface (after river's `learn_one` / `score_one`):
+`score_one` judges a value against the history so far (the current window excluded), then
+`learn_one` adds it. The engine maps |z| to severity with the shared bands, so a detector only
+has to produce a z comparable to a standard score.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Protocol
+
+from tickwatch.engine.features import sample_std
+from tickwatch.errors import ConfigError
+from tickwatch.model import NO_SCORE, AssetType, Feature, Score
+
+
+class SeriesDetector(Protocol):
+    def score_one(self, value: float | None) -> Score: ...
+
+    def learn_one(self, value: float | None) -> None: ...
+
+
+class Detector(Protocol):
+    name: str
+
+    def series(self, symbol: str, asset_type: AssetType, feature: Feature) -> SeriesDetector: ...
+
+
+class ZScoreSeries:
+    """Rolling z-score over the previous `lookback` windows.
+
+    mean and std (sample, n - 1) of the last `lookback` values, None values left out;
+    z = (x - mean) / std. No score with fewer than `min_history` values (NO_SCORE), or when
+    std is 0 or x is None (mean and std reported, z None).
+
+    >>> s = ZScoreSeries(lookback=20, min_history=3)
+    >>> for v in (1.0, 2.0, 3.0):
+    ...     s.learn_one(v)
+    >>> s.score_one(5.0)
+    Score(mean=2.0, std=1.0, z=3.0)
+    """
+
+    __slots__ = ("history", "min_history")
+
+    def __init__(self, lookback: int, min_history: int) -> None:
+        self.history: deque[float | None] = deque(maxlen=lookback)
+        self.min_history = min_history
+
+    def score_one(self, value: float | None) -> Score:
+        values = [v for v in self.history if v is not None]
+        if len(values) < self.min_history:
+            return NO_SCORE
+        mean = math.fsum(values) / len(values)
+        std = sample_std(values)
+        assert std is not None
+        if value is None or std == 0:
+            return Score(mean, std, None)
+        return Score(mean, std, (value - mean) / std)
+
+    def learn_one(self, value: float | None) -> None:
+        self.history.append(value)
+
+
+class ZScoreDetector:
+    """The reference detector (DESIGN.md "Baseline and score")."""
+
+    name = "zscore"
+
+    def __init__(self, lookback: int = 20, min_history: int = 5) -> None:
+        self.lookback = lookback
+        self.min_history = min_history
+
+    def series(self, symbol: str, asset_type: AssetType, feature: Feature) -> ZScoreSeries:
+        return ZScoreSeries(self.lookback, self.min_history)
+
+
+def make_detector(name: str, lookback: int, min_history: int) -> Detector:
+    """The detector chosen by the DETECTOR setting."""
+    if name == "zscore":
+        return ZScoreDetector(lookback, min_history)
+    raise ConfigError(f"DETECTOR: unknown detector {name!r}; choose zscore")

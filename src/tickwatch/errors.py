@@ -1,0 +1,36 @@
+"""Every error tickwatch raises on purpose.
+
+    TickwatchError
+     ├── ConfigError        a setting is missing or invalid; names the variable
+     ├── InvalidTick        one input record cannot become a Tick; carries the reason
+     ├── SourceError        a market data source failed (network, rate limit, bad body)
+     └── StoreError         a store cannot be opened or written
+
+Messages name the input, the problem and the fix.
+"""
+
+from __future__ import annotations
+
+
+class TickwatchError(Exception):
+    """Base of all tickwatch errors."""
+
+
+class ConfigError(TickwatchError):
+    """A setting is missing or invalid."""
+
+
+class InvalidTick(TickwatchError):
+    """A record was rejected; `reason` is short and stable enough to group by."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SourceError(TickwatchError):
+    """A market data source failed."""
+
+
+class StoreError(TickwatchError):
+    """A store cannot be opened or written."""

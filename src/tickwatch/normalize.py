@@ -1,0 +1,172 @@
+"""Untrusted records (JSON, CSV rows, bus messages) to validated Ticks, and back.
+
+The record format is the replay contract: `source, asset_type, symbol, event_time` (ISO 8601
+with an offset, or epoch seconds), `price, volume` (volume may be empty) and optional
+`open, high, low, close`, `ingest_time`. Anything impossible raises InvalidTick with a reason
+short enough to group by; the caller keeps the record as a dead letter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from tickwatch.errors import InvalidTick
+from tickwatch.model import EPOCH, AssetType, Rejected, Tick
+
+MAX_PRICE = 1e12
+MAX_VOLUME = 1e15
+MAX_SYMBOL_LENGTH = 64
+_BAR_FIELDS = ("open", "high", "low", "close")
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _number(record: Mapping[str, Any], name: str) -> float | None:
+    value = record.get(name)
+    if _blank(value):
+        return None
+    if isinstance(value, bool):
+        raise InvalidTick(f"{name} is a boolean, not a number")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidTick(f"{name} is not a number: {str(value)[:40]!r}") from None
+    if not math.isfinite(number):
+        raise InvalidTick(f"{name} is not finite: {number}")
+    return number
+
+
+def _price(record: Mapping[str, Any], name: str) -> float | None:
+    number = _number(record, name)
+    if number is not None and not 0 < number < MAX_PRICE:
+        raise InvalidTick(f"{name} must be positive and below {MAX_PRICE:g}, got {number:g}")
+    return number
+
+
+def parse_time(value: object, name: str = "event_time") -> datetime:
+    """An aware UTC datetime from ISO 8601 with offset, epoch seconds, or a datetime."""
+    if _blank(value):
+        raise InvalidTick(f"missing field {name}")
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or abs(value) > 1e11:
+            raise InvalidTick(f"{name} epoch seconds out of range: {value}")
+        moment = EPOCH + timedelta(seconds=float(value))
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            moment = EPOCH + timedelta(seconds=float(text))
+        except ValueError:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                raise InvalidTick(f"{name} is not ISO 8601: {text[:40]!r}") from None
+        except OverflowError:
+            raise InvalidTick(f"{name} epoch seconds out of range: {text[:40]}") from None
+    else:
+        raise InvalidTick(f"{name} has type {type(value).__name__}, expected text or number")
+    if moment.tzinfo is None:
+        raise InvalidTick(f"{name} has no UTC offset: {value!s:.40}")
+    return moment.astimezone(UTC)
+
+
+def parse_tick(record: Mapping[str, Any], ingest_time: datetime, max_skew: timedelta) -> Tick:
+    """Validate one record. `ingest_time` applies unless the record carries its own."""
+    if not isinstance(record, Mapping):
+        raise InvalidTick(f"record is {type(record).__name__}, expected an object")
+    for name in ("source", "asset_type", "symbol"):
+        if _blank(record.get(name)):
+            raise InvalidTick(f"missing field {name}")
+        if not isinstance(record[name], str):
+            raise InvalidTick(f"{name} must be text")
+    symbol = record["symbol"].strip()
+    if len(symbol) > MAX_SYMBOL_LENGTH or not symbol.isprintable():
+        raise InvalidTick(f"symbol is not a printable name of at most {MAX_SYMBOL_LENGTH} chars")
+    try:
+        asset_type = AssetType(record["asset_type"].strip().lower())
+    except ValueError:
+        raise InvalidTick(f"asset_type must be stock or crypto, got {record['asset_type']!r:.40}")
+
+    event_time = parse_time(record.get("event_time"))
+    if not _blank(record.get("ingest_time")):
+        ingest_time = parse_time(record["ingest_time"], "ingest_time")
+    if event_time < EPOCH:
+        raise InvalidTick(f"event_time before 1970: {event_time.isoformat()}")
+    if event_time > ingest_time + max_skew:
+        raise InvalidTick(
+            f"event_time {event_time.isoformat()} is in the future "
+            f"(ingested {ingest_time.isoformat()})"
+        )
+
+    bar = [_price(record, name) for name in _BAR_FIELDS]
+    if any(v is not None for v in bar) and any(v is None for v in bar):
+        raise InvalidTick("a bar needs all of open, high, low, close")
+    price = _price(record, "price")
+    if bar[0] is not None:
+        open_, high, low, close = bar
+        assert open_ is not None and high is not None and low is not None and close is not None
+        if not low <= min(open_, close) <= max(open_, close) <= high:
+            raise InvalidTick(f"impossible bar: low {low} / open {open_} / close {close} / high {high}")
+        price = close if price is None else price
+    if price is None:
+        raise InvalidTick("missing field price")
+
+    volume = _number(record, "volume")
+    if volume is not None and not 0 <= volume < MAX_VOLUME:
+        raise InvalidTick(f"volume must be >= 0 and below {MAX_VOLUME:g}, got {volume:g}")
+
+    return Tick(
+        source=record["source"].strip(),
+        asset_type=asset_type,
+        symbol=symbol,
+        event_time=event_time,
+        ingest_time=ingest_time,
+        price=price,
+        volume=volume,
+        open=bar[0],
+        high=bar[1],
+        low=bar[2],
+        close=bar[3],
+    )
+
+
+def tick_to_record(tick: Tick) -> dict[str, Any]:
+    """The JSON-ready record of a tick (the replay and bus format)."""
+    record: dict[str, Any] = {
+        "source": tick.source,
+        "asset_type": tick.asset_type.value,
+        "symbol": tick.symbol,
+        "event_time": tick.event_time.isoformat(),
+        "ingest_time": tick.ingest_time.isoformat(),
+        "price": tick.price,
+        "volume": tick.volume,
+    }
+    if tick.is_bar:
+        record.update(open=tick.open, high=tick.high, low=tick.low, close=tick.close)
+    return record
+
+
+def payload_text(record: object) -> str:
+    """The record as text for a dead letter, whatever it is."""
+    if isinstance(record, str | bytes):
+        return record if isinstance(record, str) else record.decode("utf-8", "replace")
+    try:
+        return orjson.dumps(record, default=str).decode()
+    except TypeError:
+        return repr(record)
+
+
+def reject(record: object, error: InvalidTick, received_at: datetime) -> Rejected:
+    source = symbol = None
+    if isinstance(record, Mapping):
+        source = str(record.get("source"))[:64] if record.get("source") is not None else None
+        symbol = str(record.get("symbol"))[:64] if record.get("symbol") is not None else None
+    return Rejected("invalid", error.reason, payload_text(record), source, symbol, received_at)

@@ -1,0 +1,1 @@
+"""Operations: supervision, health and data-quality checks shared by the CLI, web and Airflow."""

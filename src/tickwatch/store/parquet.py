@@ -1,0 +1,183 @@
+"""The Parquet lake: raw ticks and clean rows, partitioned by UTC date (hive style).
+
+    lake/raw_ticks/date=2024-03-08/part-<n>.parquet
+    lake/clean_market_data/date=2024-03-08/part-<n>.parquet
+
+Writes append one file per batch and partition. `compact` rewrites a partition as one file
+with each key once (the latest write wins), so after a run the lake holds exactly one row per
+key however often the same input was replayed; `read` applies the same rule to partitions that
+are not compacted yet.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tickwatch.model import CLEAN_COLUMNS, CLEAN_MARKET_DATA, Tick, Window
+
+RAW_TICKS = "raw_ticks"
+_TS = pa.timestamp("us", tz="UTC")
+
+SCHEMAS: dict[str, pa.Schema] = {
+    RAW_TICKS: pa.schema(
+        [
+            ("source", pa.string()),
+            ("asset_type", pa.string()),
+            ("symbol", pa.string()),
+            ("event_time", _TS),
+            ("ingest_time", _TS),
+            ("price", pa.float64()),
+            ("volume", pa.float64()),
+            ("open", pa.float64()),
+            ("high", pa.float64()),
+            ("low", pa.float64()),
+            ("close", pa.float64()),
+        ]
+    ),
+    CLEAN_MARKET_DATA: pa.schema(
+        [
+            (
+                name,
+                _TS
+                if name in ("window_start", "window_end")
+                else pa.string()
+                if name in ("symbol", "asset_type")
+                else pa.int64()
+                if name == "tick_count"
+                else pa.float64(),
+            )
+            for name in CLEAN_COLUMNS
+        ]
+    ),
+}
+KEYS = {
+    RAW_TICKS: ("source", "symbol", "event_time"),
+    CLEAN_MARKET_DATA: ("symbol", "window_start"),
+}
+_PARTITION_BY = {RAW_TICKS: "event_time", CLEAN_MARKET_DATA: "window_start"}
+
+
+def _tick_row(tick: Tick) -> dict[str, Any]:
+    return {
+        "source": tick.source,
+        "asset_type": tick.asset_type.value,
+        "symbol": tick.symbol,
+        "event_time": tick.event_time,
+        "ingest_time": tick.ingest_time,
+        "price": tick.price,
+        "volume": tick.volume,
+        "open": tick.open,
+        "high": tick.high,
+        "low": tick.low,
+        "close": tick.close,
+    }
+
+
+class ParquetLake:
+    """Buffers rows and writes them in files of up to `buffer_rows` (or on `flush`)."""
+
+    def __init__(self, root: Path, buffer_rows: int = 100_000) -> None:
+        self.root = root
+        self.buffer_rows = buffer_rows
+        self._buffers: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._sequence = itertools.count()
+        self.touched: dict[str, set[str]] = defaultdict(set)
+
+    def write_ticks(self, ticks: Sequence[Tick]) -> None:
+        self._buffer(RAW_TICKS, [_tick_row(t) for t in ticks])
+
+    def write_windows(self, windows: Sequence[Window]) -> None:
+        self._buffer(CLEAN_MARKET_DATA, [w.as_row() for w in windows])
+
+    def _buffer(self, table: str, rows: list[dict[str, Any]]) -> None:
+        buffer = self._buffers[table]
+        buffer.extend(rows)
+        if len(buffer) >= self.buffer_rows:
+            self._write(table, buffer)
+            self._buffers[table] = []
+
+    def flush(self) -> None:
+        """Write everything buffered."""
+        for table, rows in list(self._buffers.items()):
+            self._write(table, rows)
+            self._buffers[table] = []
+
+    @property
+    def buffered(self) -> int:
+        return sum(len(rows) for rows in self._buffers.values())
+
+    def _write(self, table: str, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        by_date: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        column = _PARTITION_BY[table]
+        for row in rows:
+            by_date[row[column].date().isoformat()].append(row)
+        for day, day_rows in by_date.items():
+            folder = self.root / table / f"date={day}"
+            folder.mkdir(parents=True, exist_ok=True)
+            # time_ns then a counter: names sort in write order, which `read` relies on
+            name = f"part-{time.time_ns():020d}-{next(self._sequence):06d}.parquet"
+            batch = pa.Table.from_pylist(day_rows, schema=SCHEMAS[table])
+            pq.write_table(batch, folder / f".{name}.tmp")
+            os.replace(folder / f".{name}.tmp", folder / name)
+            self.touched[table].add(day)
+
+    def partitions(self, table: str) -> list[str]:
+        folder = self.root / table
+        if not folder.exists():
+            return []
+        return sorted(p.name.removeprefix("date=") for p in folder.iterdir() if p.is_dir())
+
+    def read(self, table: str, days: Iterable[str] | None = None) -> pa.Table:
+        """Rows of `table` (all days by default), one per key, latest write winning."""
+        parts = []
+        for day in self.partitions(table) if days is None else days:
+            folder = self.root / table / f"date={day}"
+            parts.extend(pq.read_table(f) for f in sorted(folder.glob("part-*.parquet")))
+        if not parts:
+            return SCHEMAS[table].empty_table()
+        return _latest_per_key(pa.concat_tables(parts), KEYS[table])
+
+    def compact(self, table: str, days: Iterable[str] | None = None) -> None:
+        """Rewrite each partition as one file holding each key once."""
+        for day in sorted(self.touched.pop(table, set()) if days is None else days):
+            folder = self.root / table / f"date={day}"
+            files = sorted(folder.glob("part-*.parquet"))
+            if len(files) <= 1 and not self._has_duplicates(files, table):
+                continue
+            merged = self.read(table, [day]).sort_by([(k, "ascending") for k in KEYS[table]])
+            name = f"part-{time.time_ns():020d}-{next(self._sequence):06d}.parquet"
+            pq.write_table(merged, folder / f".{name}.tmp")
+            os.replace(folder / f".{name}.tmp", folder / name)
+            for old in files:
+                old.unlink()
+
+    def compact_all(self) -> None:
+        self.flush()
+        for table in list(self.touched):
+            self.compact(table)
+
+    @staticmethod
+    def _has_duplicates(files: list[Path], table: str) -> bool:
+        if not files:
+            return False
+        data = pq.read_table(files[0], columns=list(KEYS[table]))
+        return data.group_by(list(KEYS[table])).aggregate([]).num_rows != data.num_rows
+
+
+def _latest_per_key(data: pa.Table, keys: Sequence[str]) -> pa.Table:
+    indexed = data.append_column("_row", pa.array(range(data.num_rows), pa.int64()))
+    latest = indexed.group_by(list(keys), use_threads=False).aggregate([("_row", "max")])
+    rows = latest["_row_max"]
+    return data.take(rows.take(pc.sort_indices(rows)))

@@ -1,0 +1,267 @@
+"""The SQL store (SQLAlchemy Core): SQLite by default, PostgreSQL for the distributed stack.
+
+Tables `clean_market_data` (key symbol, window_start), `market_anomalies` (key symbol,
+window_start, anomaly_type) and `dead_letters` (key fingerprint of kind, reason and payload).
+Every write is an upsert on the key, so a replay or a restart never duplicates a row.
+On SQLite, timestamps are ISO 8601 UTC text (sortable, readable by any tool); on PostgreSQL
+they are `timestamptz`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from tickwatch.errors import StoreError
+from tickwatch.model import (
+    CLEAN_MARKET_DATA,
+    DEAD_LETTERS,
+    MARKET_ANOMALIES,
+    AssetType,
+    Feature,
+    Rejected,
+    Score,
+    Window,
+)
+from tickwatch.model import Anomaly as AnomalyRow
+
+log = logging.getLogger(__name__)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes: ISO 8601 text on SQLite, timestamptz elsewhere."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(32))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise StoreError(f"naive datetime {value} reached the store; use UTC-aware times")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.isoformat(timespec="milliseconds")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+_feature_columns = [
+    Column(f"{feature.value}_{stat}", Float)
+    for feature in Feature
+    for stat in ("mean", "std", "z")
+]
+
+clean_market_data = Table(
+    CLEAN_MARKET_DATA,
+    metadata,
+    Column("symbol", String(64), primary_key=True),
+    Column("window_start", UtcDateTime, primary_key=True),
+    Column("window_end", UtcDateTime, nullable=False),
+    Column("asset_type", String(8), nullable=False),
+    Column("open", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("close", Float, nullable=False),
+    Column("volume", Float),
+    Column("tick_count", Integer, nullable=False),
+    Column("vwap", Float),
+    Column("price_return_pct", Float, nullable=False),
+    Column("volatility", Float),
+    *_feature_columns,
+    Index("ix_clean_window_start", "window_start"),
+)
+
+market_anomalies = Table(
+    MARKET_ANOMALIES,
+    metadata,
+    Column("symbol", String(64), primary_key=True),
+    Column("window_start", UtcDateTime, primary_key=True),
+    Column("anomaly_type", String(24), primary_key=True),
+    Column("window_end", UtcDateTime, nullable=False),
+    Column("asset_type", String(8), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("mean", Float, nullable=False),
+    Column("std", Float, nullable=False),
+    Column("z_score", Float, nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("detected_at", UtcDateTime, nullable=False),
+    Index("ix_anomalies_window_start", "window_start"),
+    Index("ix_anomalies_detected_at", "detected_at"),
+)
+
+dead_letters = Table(
+    DEAD_LETTERS,
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("source", String(64)),
+    Column("symbol", String(64)),
+    Column("payload", Text, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Index("ix_dead_letters_received_at", "received_at"),
+)
+
+
+def _fingerprint(rejected: Rejected) -> str:
+    text = "\x1f".join((rejected.kind, rejected.reason, rejected.payload))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def connect(url: str) -> Engine:
+    """An SQLAlchemy engine for `url`; SQLite files get WAL mode and their folder."""
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class SqlStore:
+    """Upserting store of windows, anomalies and dead letters."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = connect(url)
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open store {self.engine_url_masked}: {exc}") from exc
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            self._insert = sqlite.insert
+        elif dialect == "postgresql":
+            self._insert = postgresql.insert
+        else:
+            raise StoreError(f"STORE_URL: unsupported database {dialect!r}; use sqlite or postgresql")
+
+    @property
+    def engine_url_masked(self) -> str:
+        return self.url.split("@")[-1] if "@" in self.url else self.url
+
+    def _upsert(self, table: Table, rows: Sequence[dict[str, Any]], keep: tuple[str, ...] = ()) -> None:
+        if not rows:
+            return
+        keys = [c.name for c in table.primary_key.columns]
+        statement = self._insert(table)
+        update = {
+            c.name: statement.excluded[c.name]
+            for c in table.columns
+            if c.name not in keys and c.name not in keep
+        }
+        statement = statement.on_conflict_do_update(index_elements=keys, set_=update)
+        with self.engine.begin() as conn:
+            conn.execute(statement, list(rows))
+
+    def write(
+        self,
+        windows: Iterable[Window],
+        anomalies: Iterable[AnomalyRow],
+        rejected: Iterable[Rejected] = (),
+    ) -> None:
+        """Upsert one batch; anomalies keep the time they were first detected."""
+        self._upsert(clean_market_data, [w.as_row() for w in windows])
+        self._upsert(market_anomalies, [a.as_row() for a in anomalies], keep=("detected_at",))
+        letters = {
+            _fingerprint(r): {
+                "fingerprint": _fingerprint(r),
+                "kind": r.kind,
+                "reason": r.reason,
+                "source": r.source,
+                "symbol": r.symbol,
+                "payload": r.payload,
+                "received_at": r.received_at,
+            }
+            for r in rejected
+        }
+        self._upsert(dead_letters, list(letters.values()), keep=("received_at",))
+
+    def recent_windows(self, lookback: int) -> list[Window]:
+        """The last `lookback` windows of every symbol, oldest first (to restore baselines)."""
+        rank = (
+            func.row_number()
+            .over(partition_by=clean_market_data.c.symbol, order_by=clean_market_data.c.window_start.desc())
+            .label("rank")
+        )
+        inner = select(clean_market_data, rank).subquery()
+        query = select(inner).where(inner.c.rank <= lookback).order_by(inner.c.window_start)
+        with self.engine.connect() as conn:
+            return [window_from_row(row._mapping) for row in conn.execute(query)]
+
+    def count(self, table: Table) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def window_from_row(row: Any) -> Window:
+    return Window(
+        symbol=row["symbol"],
+        asset_type=AssetType(row["asset_type"]),
+        window_start=row["window_start"],
+        window_end=row["window_end"],
+        open=row["open"],
+        high=row["high"],
+        low=row["low"],
+        close=row["close"],
+        volume=row["volume"],
+        tick_count=row["tick_count"],
+        vwap=row["vwap"],
+        price_return_pct=row["price_return_pct"],
+        volatility=row["volatility"],
+        scores={
+            f: Score(row[f"{f.value}_mean"], row[f"{f.value}_std"], row[f"{f.value}_z"])
+            for f in Feature
+        },
+    )
