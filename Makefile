@@ -8,7 +8,7 @@ CACHE := $(CURDIR)/.cache
 export PIP_CACHE_DIR := $(CACHE)/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test lint format bench clean
+.PHONY: install system-deps run test lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -20,7 +20,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 run: install
 	$(BIN)/tickwatch run
 
-test: install
+system-deps:
+	bash scripts/install-system-deps.sh
+
+test: install system-deps
 	$(BIN)/pytest
 
 lint: install

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from datetime import datetime
 from typing import Protocol
 
 from tickwatch.engine.features import sample_std
 from tickwatch.errors import ConfigError
-from tickwatch.model import NO_SCORE, AssetType, Feature, Score
+from tickwatch.model import EPOCH, NO_SCORE, AssetType, Feature, Score
 
 
 class SeriesDetector(Protocol):
-    def score_one(self, value: float | None) -> Score: ...
+    """The baseline of one (symbol, feature) series; `at` is the window's start."""
 
-    def learn_one(self, value: float | None) -> None: ...
+    def score_one(self, value: float | None, at: datetime) -> Score: ...
+
+    def learn_one(self, value: float | None, at: datetime) -> None: ...
 
 
 class Detector(Protocol):
@@ -38,8 +41,8 @@ class ZScoreSeries:
 
     >>> s = ZScoreSeries(lookback=20, min_history=3)
     >>> for v in (1.0, 2.0, 3.0):
-    ...     s.learn_one(v)
-    >>> s.score_one(5.0)
+    ...     s.learn_one(v, EPOCH)
+    >>> s.score_one(5.0, EPOCH)
     Score(mean=2.0, std=1.0, z=3.0)
     """
 
@@ -49,7 +52,7 @@ class ZScoreSeries:
         self.history: deque[float | None] = deque(maxlen=lookback)
         self.min_history = min_history
 
-    def score_one(self, value: float | None) -> Score:
+    def score_one(self, value: float | None, at: datetime) -> Score:
         values = [v for v in self.history if v is not None]
         if len(values) < self.min_history:
             return NO_SCORE
@@ -60,7 +63,7 @@ class ZScoreSeries:
             return Score(mean, std, None)
         return Score(mean, std, (value - mean) / std)
 
-    def learn_one(self, value: float | None) -> None:
+    def learn_one(self, value: float | None, at: datetime) -> None:
         self.history.append(value)
 
 

@@ -110,7 +110,7 @@ class Engine:
         for window in history:
             for feature in Feature:
                 self._series_for(window.symbol, window.asset_type, feature).learn_one(
-                    window.feature(feature)
+                    window.feature(feature), window.window_start
                 )
             last[window.symbol] = window
         for symbol, window in last.items():
@@ -131,8 +131,8 @@ class Engine:
         for feature in Feature:
             series = self._series_for(closed.symbol, closed.asset_type, feature)
             value = window.feature(feature)
-            score = series.score_one(value)
-            series.learn_one(value)
+            score = series.score_one(value, window.window_start)
+            series.learn_one(value, window.window_start)
             scores[feature] = score
             if score.z is None or value is None:
                 continue

@@ -9,12 +9,28 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 Record = Mapping[str, Any] | bytes
 
 
+@dataclass
+class SourceHealth:
+    """What a source says about itself, shown by the status line, /health and checks.
+
+    state: ok | degraded (errors, still trying) | paused (rate limit or budget) | down.
+    """
+
+    state: str = "ok"
+    message: str = ""
+    last_success: datetime | None = None
+    figures: dict[str, Any] = field(default_factory=dict)  # e.g. remaining_calls_today
+
+
 class Source(Protocol):
     name: str
+    health: SourceHealth
 
     def batches(self, stop: threading.Event) -> Iterator[list[Record]]: ...

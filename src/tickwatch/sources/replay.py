@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from tickwatch.errors import InvalidTick, SourceError
 from tickwatch.normalize import parse_time
-from tickwatch.sources import Record
+from tickwatch.sources import Record, SourceHealth
 
 BATCH = 5000
 
@@ -76,6 +76,7 @@ class ReplaySource:
         self.paths = paths
         self.speed = speed
         self.monotonic = monotonic
+        self.health = SourceHealth()
 
     def batches(self, stop: threading.Event) -> Iterator[list[Record]]:
         batch: list[Record] = []

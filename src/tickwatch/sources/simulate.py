@@ -31,7 +31,7 @@ import numpy as np
 
 from tickwatch.model import AnomalyType, AssetType, Tick
 from tickwatch.normalize import tick_to_record
-from tickwatch.sources import Record
+from tickwatch.sources import Record, SourceHealth
 
 NEW_YORK = ZoneInfo("America/New_York")
 WINDOW = timedelta(minutes=5)
@@ -196,6 +196,7 @@ class SimulatedSource:
         self.history = history
         self.speed = speed
         self.monotonic = monotonic
+        self.health = SourceHealth()
 
     def batches(self, stop: threading.Event) -> Iterator[list[Record]]:
         far_future = self.start + timedelta(days=3650)
