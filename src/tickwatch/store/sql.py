@@ -199,8 +199,14 @@ class SqlStore:
             if c.name not in keys and c.name not in keep
         }
         statement = statement.on_conflict_do_update(index_elements=keys, set_=update)
-        with self.engine.begin() as conn:
-            conn.execute(statement, list(rows))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(statement, list(rows))
+        except SQLAlchemyError as exc:
+            cause = getattr(exc, "orig", None) or exc
+            raise StoreError(
+                f"cannot write {len(rows)} rows to {table.name} in {self.engine_url_masked}: {cause}"
+            ) from exc
 
     def write(
         self,
