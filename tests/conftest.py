@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
 
+from tests.services import KafkaBroker, Postgres, drop_database, fresh_database
 from tickwatch.model import AssetType, Tick
 
 
@@ -34,3 +36,42 @@ def at_time(text: str, day: str = "2024-03-04") -> datetime:
     hour, minute, second = (parts + [0, 0])[:3]
     base = datetime.fromisoformat(day).replace(tzinfo=UTC)
     return base.replace(hour=hour, minute=minute, second=second)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the session (scripts/postgres.sh); its `tickwatch` db."""
+    if external := os.environ.get("TICKWATCH_TEST_POSTGRES_URL"):
+        yield external
+        return
+    server = Postgres()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[str]:
+    """The URL of an empty database of its own on the session's server, dropped afterwards."""
+    url = fresh_database(postgres_url)
+    try:
+        yield url
+    finally:
+        drop_database(postgres_url, url)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A single-node KRaft broker for the session (scripts/kafka.sh): 'host:port'.
+
+    Topics are not auto-created; give each test its own topic names (e.g. a prefix) and create
+    them (KafkaBus does on start)."""
+    if external := os.environ.get("TICKWATCH_TEST_KAFKA"):
+        yield external
+        return
+    broker = KafkaBroker()
+    try:
+        yield broker.start()
+    finally:
+        broker.stop()
