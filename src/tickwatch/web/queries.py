@@ -1,0 +1,447 @@
+"""The read side of the SQL store, shared by the JSON API and the dashboard.
+
+Time ranges are relative to the newest data in the store, not to the wall clock: simulated data
+runs ahead of the clock and replays are historical, so "last 24h" means the 24 hours that end at
+the newest `window_end` stored. Every query works on SQLite and PostgreSQL alike (SQLAlchemy Core
+over `tickwatch.store.sql`'s tables); time bucketing happens in Python so that no
+dialect-specific date function is needed.
+
+Relative volatility is the window's sample standard deviation as a percentage of its close,
+`volatility / close * 100`, so that a bitcoin and a cardano can share one axis; the rolling
+figure is its mean over the last `ROLLING_WINDOWS` windows of the symbol (one hour of 5-minute
+bars).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Engine, and_, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from tickwatch.model import AnomalyType, Severity
+from tickwatch.store.sql import clean_market_data, market_anomalies
+
+ROLLING_WINDOWS = 12
+Z_BIN_LIMIT = 10
+_RANGE = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
+_UNIT = {"m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A half-open time range [start, end); start None means from the beginning."""
+
+    start: datetime | None
+    end: datetime | None
+
+
+def parse_range(text: str) -> timedelta | None:
+    """'90m', '6h', '24h', '7d' to a duration; 'all' to None."""
+    if text == "all":
+        return None
+    match = _RANGE.match(text)
+    if match is None:
+        raise ValueError(f"range {text!r}: use a number with m, h or d (e.g. 24h, 7d) or 'all'")
+    return timedelta(seconds=float(match[1]) * _UNIT[match[2]])
+
+
+class AnomalyOut(BaseModel):
+    symbol: str
+    asset_type: str
+    window_start: datetime
+    window_end: datetime
+    anomaly_type: str
+    value: float
+    mean: float
+    std: float
+    z_score: float
+    severity: str
+    detected_at: datetime
+
+
+class AnomalyPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[AnomalyOut]
+
+
+class WindowOut(BaseModel):
+    symbol: str
+    asset_type: str
+    window_start: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float | None
+    volume_delta: float | None
+    tick_count: int
+    vwap: float | None
+    price_return_pct: float
+    price_return_pct_mean: float | None
+    price_return_pct_std: float | None
+    volatility: float | None
+    volatility_pct: float | None
+
+
+class LatestPrice(BaseModel):
+    symbol: str
+    asset_type: str
+    close: float
+    window_start: datetime
+    change_pct: float | None
+    """Change from the first open in the range to the latest close, percent."""
+
+
+class Ranked(BaseModel):
+    symbol: str
+    asset_type: str
+    total: int
+    high: int
+    medium: int
+    low: int
+
+
+class HourBucket(BaseModel):
+    hour: datetime
+    total: int
+    by_severity: dict[str, int]
+    by_type: dict[str, int]
+
+
+class ZBin(BaseModel):
+    low: float
+    high: float
+    count: int
+
+
+class Summary(BaseModel):
+    start: datetime | None
+    end: datetime | None
+    total: int
+    high: int
+    windows: int
+    symbols: int
+    by_type: dict[str, int]
+    by_severity: dict[str, int]
+    by_symbol: list[Ranked]
+    by_asset_severity: dict[str, dict[str, int]]
+    hourly: list[HourBucket]
+    z_histogram: list[ZBin]
+
+
+class VolPoint(BaseModel):
+    window_start: datetime
+    value: float
+
+
+class VolSeries(BaseModel):
+    symbol: str
+    asset_type: str
+    points: list[VolPoint]
+    latest: float | None
+
+
+class SymbolInfo(BaseModel):
+    symbol: str
+    asset_type: str
+
+
+def _in_span(column: Any, span: Span) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if span.start is not None:
+        conditions.append(column >= span.start)
+    if span.end is not None:
+        conditions.append(column < span.end)
+    return conditions
+
+
+def rolling_mean(values: Sequence[float | None], size: int) -> list[float | None]:
+    """Mean of the non-null values among the last `size` (this one included); None if none."""
+    out: list[float | None] = []
+    for i in range(len(values)):
+        recent = [v for v in values[max(0, i - size + 1) : i + 1] if v is not None]
+        out.append(sum(recent) / len(recent) if recent else None)
+    return out
+
+
+def z_bins(z_scores: Sequence[float], limit: int = Z_BIN_LIMIT) -> list[ZBin]:
+    """Unit-wide bins of signed z from -limit to +limit; values beyond go to the end bins.
+
+    Anomalies have |z| > threshold, so the middle bins are empty by construction; they are kept
+    so that the histogram's axis is symmetric and drops read left, spikes right.
+    """
+    counts = Counter(min(max(int(z // 1), -limit), limit - 1) for z in z_scores)
+    return [ZBin(low=k, high=k + 1, count=counts.get(k, 0)) for k in range(-limit, limit)]
+
+
+class Reader:
+    """Queries over one store; cheap to call per request."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def newest(self) -> datetime | None:
+        """The newest window end in the store: the 'now' of every relative range."""
+        with self.engine.connect() as conn:
+            ends = [
+                conn.execute(select(func.max(clean_market_data.c.window_end))).scalar_one(),
+                conn.execute(select(func.max(market_anomalies.c.window_end))).scalar_one(),
+            ]
+        known = [e for e in ends if e is not None]
+        return max(known) if known else None
+
+    def span(
+        self,
+        length: timedelta | None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> Span:
+        """Explicit start/end win; otherwise `length` back from the newest data (or all)."""
+        if start is not None or end is not None:
+            return Span(start, end)
+        newest = self.newest()
+        if newest is None:
+            return Span(None, None)
+        # end is exclusive on window_start; the newest window starts before `newest`.
+        return Span(None if length is None else newest - length, newest)
+
+    def symbols(self) -> list[SymbolInfo]:
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for t in (market_anomalies, clean_market_data):
+                query = select(t.c.symbol, func.max(t.c.asset_type)).group_by(t.c.symbol)
+                found.update((symbol, asset) for symbol, asset in conn.execute(query))
+        return [
+            SymbolInfo(symbol=s, asset_type=found[s])
+            for s in sorted(found, key=lambda s: (found[s], s))
+        ]
+
+    def anomalies(
+        self,
+        span: Span,
+        symbols: Sequence[str] = (),
+        types: Sequence[AnomalyType] = (),
+        severities: Sequence[Severity] = (),
+        limit: int = 100,
+        offset: int = 0,
+    ) -> AnomalyPage:
+        """Newest window first (then highest |z|), with the total before paging."""
+        t = market_anomalies
+        where = _in_span(t.c.window_start, span)
+        if symbols:
+            where.append(t.c.symbol.in_(symbols))
+        if types:
+            where.append(t.c.anomaly_type.in_([x.value for x in types]))
+        if severities:
+            where.append(t.c.severity.in_([x.value for x in severities]))
+        condition = and_(True, *where)
+        query = (
+            select(t)
+            .where(condition)
+            .order_by(t.c.window_start.desc(), func.abs(t.c.z_score).desc(), t.c.symbol)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(t).where(condition)).scalar_one()
+            rows = conn.execute(query).all()
+        items = [AnomalyOut.model_validate(dict(r._mapping)) for r in rows]
+        return AnomalyPage(total=int(total), limit=limit, offset=offset, items=items)
+
+    def last_detected(self) -> datetime | None:
+        with self.engine.connect() as conn:
+            latest: datetime | None = conn.execute(
+                select(func.max(market_anomalies.c.detected_at))
+            ).scalar_one()
+        return latest
+
+    def anomalies_detected_since(
+        self, since: datetime | None, limit: int = 500
+    ) -> list[AnomalyOut]:
+        """Anomalies detected at or after `since` (all if None), oldest detection first."""
+        t = market_anomalies
+        query = select(t).order_by(t.c.detected_at, t.c.symbol, t.c.window_start).limit(limit)
+        if since is not None:
+            query = query.where(t.c.detected_at >= since)
+        with self.engine.connect() as conn:
+            return [AnomalyOut.model_validate(dict(r._mapping)) for r in conn.execute(query)]
+
+    def windows(self, span: Span, symbols: Sequence[str] = ()) -> list[WindowOut]:
+        """Windows in the range, per symbol oldest first, with the change in volume from the
+        symbol's previous window in the range and relative volatility."""
+        t = clean_market_data
+        where = _in_span(t.c.window_start, span)
+        if symbols:
+            where.append(t.c.symbol.in_(symbols))
+        query = select(t).where(and_(True, *where)).order_by(t.c.symbol, t.c.window_start)
+        out: list[WindowOut] = []
+        previous: dict[str, float | None] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                r = row._mapping
+                before = previous.get(r["symbol"])
+                volume = r["volume"]
+                delta = volume - before if volume is not None and before is not None else None
+                previous[r["symbol"]] = volume
+                vol = r["volatility"]
+                out.append(
+                    WindowOut(
+                        **{k: r[k] for k in WindowOut.model_fields if k in r},
+                        volume_delta=delta,
+                        volatility_pct=vol / r["close"] * 100
+                        if vol is not None and r["close"]
+                        else None,
+                    )
+                )
+        return out
+
+    def latest_prices(self, span: Span) -> list[LatestPrice]:
+        t = clean_market_data
+        where = and_(True, *_in_span(t.c.window_start, span))
+        order = t.c.window_start
+        last = func.row_number().over(partition_by=t.c.symbol, order_by=order.desc()).label("last")
+        first = func.row_number().over(partition_by=t.c.symbol, order_by=order).label("first")
+        inner = select(
+            t.c.symbol, t.c.asset_type, t.c.window_start, t.c.open, t.c.close, last, first
+        )
+        ranked = inner.where(where).subquery()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(ranked).where((ranked.c.last == 1) | (ranked.c.first == 1))
+            ).all()
+        opens = {r.symbol: r.open for r in rows if r.first == 1}
+        prices = []
+        for r in rows:
+            if r.last != 1:
+                continue
+            base = opens.get(r.symbol)
+            change = (r.close - base) / base * 100 if base else None
+            prices.append(
+                LatestPrice(
+                    symbol=r.symbol,
+                    asset_type=r.asset_type,
+                    close=r.close,
+                    window_start=r.window_start,
+                    change_pct=change,
+                )
+            )
+        return sorted(prices, key=lambda p: (p.asset_type, p.symbol))
+
+    def summary(self, span: Span, symbols: Sequence[str] = ()) -> Summary:
+        a = market_anomalies
+        where = _in_span(a.c.window_start, span)
+        if symbols:
+            where.append(a.c.symbol.in_(symbols))
+        query = select(
+            a.c.symbol,
+            a.c.asset_type,
+            a.c.window_start,
+            a.c.anomaly_type,
+            a.c.severity,
+            a.c.z_score,
+        ).where(and_(True, *where))
+        c = clean_market_data
+        cwhere = _in_span(c.c.window_start, span)
+        if symbols:
+            cwhere.append(c.c.symbol.in_(symbols))
+        counts = select(func.count(), func.count(func.distinct(c.c.symbol))).where(
+            and_(True, *cwhere)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            windows, n_symbols = conn.execute(counts).one()
+        by_symbol: dict[str, Counter[str]] = defaultdict(Counter)
+        assets: dict[str, str] = {}
+        by_asset: dict[str, Counter[str]] = defaultdict(Counter)
+        hours: dict[datetime, list[Any]] = defaultdict(list)
+        for r in rows:
+            by_symbol[r.symbol][r.severity] += 1
+            assets[r.symbol] = r.asset_type
+            by_asset[r.asset_type][r.severity] += 1
+            hours[r.window_start.replace(minute=0, second=0, microsecond=0)].append(r)
+        ranking = [
+            Ranked(
+                symbol=s,
+                asset_type=assets[s],
+                total=sum(n.values()),
+                high=n[Severity.HIGH],
+                medium=n[Severity.MEDIUM],
+                low=n[Severity.LOW],
+            )
+            for s, n in by_symbol.items()
+        ]
+        ranking.sort(key=lambda x: (-x.total, -x.high, x.symbol))
+        return Summary(
+            start=span.start,
+            end=span.end,
+            total=len(rows),
+            high=sum(1 for r in rows if r.severity == Severity.HIGH),
+            windows=int(windows),
+            symbols=int(n_symbols),
+            by_type={k.value: sum(1 for r in rows if r.anomaly_type == k) for k in AnomalyType},
+            by_severity={k.value: sum(1 for r in rows if r.severity == k) for k in Severity},
+            by_symbol=ranking,
+            by_asset_severity={
+                asset: {k.value: n[k] for k in Severity} for asset, n in sorted(by_asset.items())
+            },
+            hourly=self._hourly(span, hours),
+            z_histogram=z_bins([r.z_score for r in rows]),
+        )
+
+    @staticmethod
+    def _hourly(span: Span, hours: dict[datetime, list[Any]]) -> list[HourBucket]:
+        """One bucket per hour of the range, empty hours included (a gap reads as calm)."""
+        if not hours and (span.start is None or span.end is None):
+            return []
+        first = span.start or min(hours)
+        last = span.end or max(hours) + timedelta(hours=1)
+        hour = first.replace(minute=0, second=0, microsecond=0)
+        buckets = []
+        while hour < last:
+            rows = hours.get(hour, [])
+            buckets.append(
+                HourBucket(
+                    hour=hour,
+                    total=len(rows),
+                    by_severity={
+                        k.value: sum(1 for r in rows if r.severity == k) for k in Severity
+                    },
+                    by_type={
+                        k.value: sum(1 for r in rows if r.anomaly_type == k) for k in AnomalyType
+                    },
+                )
+            )
+            hour += timedelta(hours=1)
+        return buckets
+
+    def volatility(self, span: Span, symbols: Sequence[str] = ()) -> list[VolSeries]:
+        """Rolling relative volatility per symbol (see module docstring), latest value too."""
+        per_symbol: dict[str, list[WindowOut]] = defaultdict(list)
+        for w in self.windows(span, symbols):
+            per_symbol[w.symbol].append(w)
+        series = []
+        for symbol, rows in per_symbol.items():
+            rolled = rolling_mean([w.volatility_pct for w in rows], ROLLING_WINDOWS)
+            points = [
+                VolPoint(window_start=w.window_start, value=v)
+                for w, v in zip(rows, rolled, strict=True)
+                if v is not None
+            ]
+            series.append(
+                VolSeries(
+                    symbol=symbol,
+                    asset_type=rows[0].asset_type,
+                    points=points,
+                    latest=points[-1].value if points else None,
+                )
+            )
+        return sorted(series, key=lambda s: (s.asset_type, s.symbol))
