@@ -34,6 +34,25 @@ class Settings(BaseSettings):
     )
     stock_poll_interval: int = Field(60, gt=0, description="seconds between stock polls")
     crypto_poll_interval: int = Field(30, gt=0, description="seconds between crypto polls")
+    alpha_vantage_base_url: str = Field(
+        "https://www.alphavantage.co/query", description="Alpha Vantage query endpoint"
+    )
+    alpha_vantage_calls_per_minute: int = Field(
+        5, gt=0, description="Alpha Vantage calls allowed per minute (free tier: 5)"
+    )
+    alpha_vantage_calls_per_day: int = Field(
+        25, gt=0, description="Alpha Vantage calls allowed per UTC day (free tier: 25)"
+    )
+    coingecko_base_url: str = Field(
+        "https://api.coingecko.com/api/v3", description="CoinGecko API root"
+    )
+    coingecko_api_key: SecretStr | None = Field(
+        None, description="optional CoinGecko demo key, sent as header x-cg-demo-api-key"
+    )
+    coingecko_calls_per_minute: int = Field(
+        10, gt=0, description="CoinGecko calls per minute this process allows itself"
+    )
+    request_timeout: float = Field(10.0, gt=0, description="seconds before an HTTP request fails")
 
     # Distributed stack (reference configuration)
     postgres_user: str = Field("marketuser", description="PostgreSQL user")
@@ -53,7 +72,9 @@ class Settings(BaseSettings):
     max_clock_skew_seconds: float = Field(
         300, ge=0, description="ticks stamped this far after their ingest time are rejected"
     )
-    detector: Literal["zscore"] = Field("zscore", description="anomaly detector")
+    detector: Literal["zscore", "robust", "seasonal"] = Field(
+        "zscore", description="anomaly detector: zscore, robust (median/MAD) or seasonal"
+    )
 
     # Runtime
     data_dir: Path = Field(Path("data"), description="SQLite file, Parquet lake, checkpoints")
@@ -61,7 +82,7 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default sqlite:///DATA_DIR/tickwatch.db"
     )
     bus: Literal["memory"] = Field("memory", description="message bus: memory")
-    source: Literal["auto", "simulate"] = Field(
+    source: Literal["auto", "live", "simulate"] = Field(
         "auto", description="auto = live APIs when reachable, else the simulator"
     )
     sim_speed: float = Field(60, gt=0, description="simulator speed, x real time")
@@ -70,6 +91,10 @@ class Settings(BaseSettings):
         24, ge=0, description="simulated history backfilled at start-up, hours"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="logging")
+
+    # Web dashboard and JSON API
+    web_host: str = Field("127.0.0.1", description="address the dashboard and API listen on")
+    web_port: int = Field(8000, ge=0, le=65535, description="dashboard and API port (0: any free)")
 
     @field_validator("stock_symbols", "crypto_ids", mode="before")
     @classmethod

@@ -82,6 +82,17 @@ class ZScoreDetector:
 
 def make_detector(name: str, lookback: int, min_history: int) -> Detector:
     """The detector chosen by the DETECTOR setting."""
+    # Imported here: the seasonal detector builds on ZScoreSeries from this module.
+    from tickwatch.engine.robust import RobustDetector
+    from tickwatch.engine.seasonal import SeasonalDetector
+
     if name == "zscore":
         return ZScoreDetector(lookback, min_history)
-    raise ConfigError(f"DETECTOR: unknown detector {name!r}; choose zscore")
+    if name == "robust":
+        return RobustDetector(lookback, min_history)
+    if name == "seasonal":
+        return SeasonalDetector(lookback, min_history)
+    raise ConfigError(f"DETECTOR: unknown detector {name!r}; choose {', '.join(DETECTORS)}")
+
+
+DETECTORS = ("zscore", "robust", "seasonal")
