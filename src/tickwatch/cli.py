@@ -20,6 +20,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tickwatch import evaluate as evaluation
 from tickwatch.config import Settings, load_settings
 from tickwatch.errors import TickwatchError
 from tickwatch.normalize import parse_time, tick_to_record
@@ -89,14 +90,7 @@ def run(
             style="bold yellow",
         )
     )
-    simulator = MarketSimulator(settings.stock_symbols, settings.crypto_ids, settings.sim_seed)
-    sim = SimulatedSource(
-        simulator,
-        datetime.now(UTC),
-        timedelta(hours=settings.sim_history_hours),
-        settings.sim_speed,
-    )
-    runtime = Runtime(settings, [sim])
+    runtime = Runtime(settings, [_simulated_source(settings)])
     stop = _graceful_stop()
     runtime.start()
     began = time.monotonic()
@@ -111,6 +105,19 @@ def run(
         console.print("stopping: flushing buffered rows and closing open windows ...")
         runtime.shutdown()
     console.print(_summary(runtime.processor.counters))
+
+
+def _simulated_source(settings: Settings) -> SimulatedSource:
+    """The simulator, resuming after the newest stored window if this data dir has history."""
+    store = SqlStore(settings.database_url)
+    resume = store.latest_window_end()
+    store.close()
+    simulator = MarketSimulator(settings.stock_symbols, settings.crypto_ids, settings.sim_seed)
+    if resume is not None:
+        logging.getLogger(__name__).info("resuming the simulated market at %s", resume.isoformat())
+        return SimulatedSource(simulator, max(resume, datetime.now(UTC)), timedelta(0), settings.sim_speed)
+    history = timedelta(hours=settings.sim_history_hours)
+    return SimulatedSource(simulator, datetime.now(UTC), history, settings.sim_speed)
 
 
 def _graceful_stop() -> threading.Event:
@@ -239,6 +246,50 @@ def simulate(
     if labels is not None:
         simulator.write_labels(labels)
         console.print(f"wrote {len(simulator.labels):,} labelled anomalies to {labels}")
+
+
+@app.command()
+def evaluate(
+    paths: Annotated[list[Path], typer.Argument(help="JSON Lines, CSV or Parquet tick files")],
+    labels: Annotated[
+        Path, typer.Option(help="Labelled anomalies, CSV symbol,start,end[,type]")
+    ],
+    detector: Annotated[
+        str | None, typer.Option(help="zscore, robust or seasonal [env DETECTOR]")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
+) -> None:
+    """Replay labelled ticks through the engine; precision, recall, F1 and delay per type.
+
+    Nothing is written: windows and alerts go to an in-memory store. An alert is a true
+    positive when its window starts inside a labelled range of its symbol (docs/DETECTION.md).
+    """
+    settings = _settings(detector=detector)
+    logging.getLogger("tickwatch.processor").setLevel(logging.WARNING)
+    try:
+        ranges = evaluation.read_labels(labels)
+        source = ReplaySource(paths)
+        result = evaluation.evaluate(source.batches(threading.Event()), ranges, settings)
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        out.print_json(orjson.dumps(result.as_dict()).decode())
+        return
+    table = Table(title=f"Detection quality: {result.detector} ({result.windows:,} windows)")
+    for column in ("type", "labels", "detected", "alerts", "true", "other type"):
+        table.add_column(column, justify="left" if column == "type" else "right")
+    for column in ("precision", "recall", "F1", "delay (windows)"):
+        table.add_column(column, justify="right")
+    for m in result.metrics:
+        delay = "-" if m.mean_delay is None else f"{m.mean_delay:.2f}"
+        table.add_row(
+            m.name, f"{m.labels:,}", f"{m.detected:,}", f"{m.alerts:,}", f"{m.true_alerts:,}",
+            f"{m.cross:,}", f"{m.precision:.3f}", f"{m.recall:.3f}", f"{m.f1:.3f}", delay,
+        )  # fmt: skip
+    out.print(table)
+    if result.rejected:
+        console.print(f"[yellow]{result.rejected:,} records rejected or late (not scored)[/]")
 
 
 if __name__ == "__main__":
