@@ -48,3 +48,20 @@ def test_run_simulated_shows_windows_and_anomalies_then_stops_cleanly_on_sigint(
     assert windows >= 5 * 48 and anomalies > 0
     assert "Summary" in output and "flushing buffered rows" in output
     assert not (tmp_path / "tickwatch.db").exists()  # simulated data never mixes with live data
+
+
+def test_a_restart_resumes_after_the_stored_windows_without_late_ticks(tmp_path: Path):
+    env = {**os.environ, "SIM_HISTORY_HOURS": "2", "SIM_SPEED": "120", "WEB_PORT": "0"}
+    command = [*TICKWATCH, "run", "--source", "simulate", "--data-dir", str(tmp_path)]
+    first = subprocess.run([*command, "--duration", "3"], env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    db = tmp_path / "simulated" / "tickwatch.db"
+    windows_before, _ = counts(db)
+    second = subprocess.run([*command, "--duration", "6"], env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert "resuming the simulated market" in second.stderr
+    assert "restored baselines" in second.stderr
+    with sqlite3.connect(db) as con:
+        late = con.execute("select count(*) from dead_letters where kind = 'late'").fetchone()[0]
+    assert late == 0
+    assert counts(db)[0] > windows_before

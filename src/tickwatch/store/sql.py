@@ -243,6 +243,12 @@ class SqlStore:
         with self.engine.connect() as conn:
             return [window_from_row(row._mapping) for row in conn.execute(query)]
 
+    def latest_window_end(self) -> datetime | None:
+        """End of the newest stored window of any symbol, None for an empty store."""
+        with self.engine.connect() as conn:
+            end = conn.execute(select(func.max(clean_market_data.c.window_end))).scalar_one()
+        return UtcDateTime().process_result_value(end, self.engine.dialect) if end else None
+
     def count(self, table: Table) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
