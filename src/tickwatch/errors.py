@@ -4,6 +4,7 @@
      ├── ConfigError        a setting is missing or invalid; names the variable
      ├── InvalidTick        one input record cannot become a Tick; carries the reason
      ├── SourceError        a market data source failed (network, rate limit, bad body)
+     │    └── RateLimited   the API refused for rate or quota reasons; says how long to wait
      └── StoreError         a store cannot be opened or written
 
 Messages name the input, the problem and the fix.
@@ -30,6 +31,18 @@ class InvalidTick(TickwatchError):
 
 class SourceError(TickwatchError):
     """A market data source failed."""
+
+
+class RateLimited(SourceError):
+    """The API refused because of a rate limit or spent quota.
+
+    `retry_after` is the wait in seconds the API asked for or the budget implies, None when
+    unknown (the caller backs off on its own).
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StoreError(TickwatchError):

@@ -1,0 +1,275 @@
+"""Alpha Vantage stocks: `TIME_SERIES_INTRADAY` 5-minute bars, each bar emitted once.
+
+The documented body is
+
+    {"Meta Data": {..., "4. Interval": "5min", "6. Time Zone": "US/Eastern"},
+     "Time Series (5min)": {"2024-03-08 15:55:00": {"1. open": "171.2000", "2. high": ...,
+                                                    "3. low": ..., "4. close": ...,
+                                                    "5. volume": "123456"}, ...}}
+
+- Bar keys are wall-clock times in the zone `6. Time Zone` names (US/Eastern) and label the
+  bar's start (the last bar of the 04:00-20:00 extended session is keyed 19:55). Each becomes an
+  aware UTC time with zoneinfo, so the offset is -05:00 before the March DST change and -04:00
+  after it (and back in November). An ambiguous wall time (the repeated hour in November, not
+  a trading hour) is read as its first occurrence.
+- The tick's event time is the bar's start, so a bar lands in the window it belongs to; price
+  is the close, volume the bar's own volume (a true interval volume), plus open/high/low/close.
+- Every poll returns the latest 100 bars (`outputsize=compact`), mostly seen before: a bar is
+  emitted once, when it is newer than the last bar emitted for its symbol and complete
+  (its end is not after the source clock), so a bar still forming is never frozen half-done.
+- HTTP 200 bodies that are not data: `Error Message` (bad symbol or key) marks the symbol
+  failing; `Note` or `Information` about call frequency pauses a minute; about the daily limit
+  ends the day's budget; any other `Information` (premium-only, demo key) marks the symbol
+  failing. None of them is ever read as data.
+
+Calls are planned by `CallBudget`: the first poll of each symbol (the warm start: up to 100
+bars, about eight hours of the last trading session) goes as fast as the per-minute limit
+allows, later polls are spread over the rest of the day.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+
+from tickwatch.config import Settings
+from tickwatch.errors import RateLimited, SourceError
+from tickwatch.sources import Record, SourceHealth
+from tickwatch.sources.budget import CallBudget, next_midnight
+from tickwatch.sources.fetch import Fetcher, Stopped
+
+log = logging.getLogger(__name__)
+
+SOURCE_NAME = "alphavantage"
+INTERVAL = "5min"
+BAR = timedelta(minutes=5)
+SERIES_KEY = f"Time Series ({INTERVAL})"
+DEFAULT_ZONE = "US/Eastern"
+_FIELDS = {"open": "open", "high": "high", "low": "low", "close": "close", "volume": "volume"}
+_MINUTE_WORDS = ("per minute", "per second", "spreading out", "frequency", "burst")
+_DAY_WORDS = ("per day", "daily")
+
+
+class DailyLimitReached(RateLimited):
+    """The API says the key's calls for today are spent."""
+
+
+def check_body(body: object, symbol: str, now: datetime) -> Mapping[str, Any]:
+    """The body as a mapping, or the error it stands for (never data)."""
+    if not isinstance(body, Mapping):
+        raise SourceError(f"{symbol}: body is a {type(body).__name__}, expected a JSON object")
+    if "Error Message" in body:
+        raise SourceError(f"{symbol}: Alpha Vantage error: {body['Error Message']}")
+    for key in ("Note", "Information"):
+        if key in body:
+            text = str(body[key])
+            lowered = text.lower()
+            if any(word in lowered for word in _MINUTE_WORDS):
+                raise RateLimited(f"{symbol}: per-minute limit ({key}): {text}", 60.0)
+            if any(word in lowered for word in _DAY_WORDS):
+                wait = (next_midnight(now) - now).total_seconds()
+                raise DailyLimitReached(f"{symbol}: daily limit ({key}): {text}", wait)
+            raise SourceError(f"{symbol}: Alpha Vantage refused ({key}): {text}")
+    return body
+
+
+def _number(value: object) -> object:
+    """A float when the text is a number; otherwise the raw value, for a dead letter."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return value
+
+
+def parse_intraday(
+    body: object, symbol: str, ingest_time: datetime
+) -> list[tuple[datetime | None, dict[str, Any]]]:
+    """(bar start in UTC or None when unreadable, record) for every bar, oldest first."""
+    data = check_body(body, symbol, ingest_time)
+    series = data.get(SERIES_KEY)
+    if not isinstance(series, Mapping):
+        keys = ", ".join(map(str, data)) or "none"
+        raise SourceError(f"{symbol}: no {SERIES_KEY!r} object in the body (keys: {keys})")
+    meta = data.get("Meta Data")
+    zone_name = str(meta.get("6. Time Zone", DEFAULT_ZONE)) if isinstance(meta, Mapping) else ""
+    try:
+        zone = ZoneInfo(zone_name or DEFAULT_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SourceError(f"{symbol}: unknown time zone {zone_name!r} in Meta Data") from None
+    bars: list[tuple[datetime | None, dict[str, Any]]] = []
+    for key, values in series.items():
+        start: datetime | None
+        try:
+            local = datetime.strptime(str(key), "%Y-%m-%d %H:%M:%S")
+            start = local.replace(tzinfo=zone).astimezone(UTC)
+        except ValueError:
+            start = None
+        record: dict[str, Any] = {
+            "source": SOURCE_NAME,
+            "asset_type": "stock",
+            "symbol": symbol,
+            "event_time": start.isoformat() if start else str(key),
+            "ingest_time": ingest_time.isoformat(),
+        }
+        fields = values if isinstance(values, Mapping) else {}
+        for name, value in fields.items():
+            short = str(name).split(". ", 1)[-1]
+            if short in _FIELDS:
+                record[_FIELDS[short]] = _number(value)
+        record["price"] = record.get("close")
+        record.setdefault("volume", None)
+        bars.append((start, record))
+    bars.sort(key=lambda bar: (bar[0] is None, bar[0] or ingest_time))
+    return bars
+
+
+class AlphaVantageSource:
+    name = SOURCE_NAME
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: httpx.Client | None = None,
+        clock: Callable[[], datetime] | None = None,
+        rounds: int | None = None,
+    ) -> None:
+        if not settings.stock_symbols:
+            raise SourceError("STOCK_SYMBOLS is empty: name at least one ticker")
+        self.symbols = list(settings.stock_symbols)
+        self.url = settings.alpha_vantage_base_url
+        self.api_key = settings.alpha_vantage_api_key.get_secret_value()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.rounds = rounds
+        self.budget = CallBudget(
+            settings.alpha_vantage_calls_per_minute,
+            settings.alpha_vantage_calls_per_day,
+            min_spacing=settings.stock_poll_interval / len(self.symbols),
+        )
+        self.client = client or httpx.Client(timeout=settings.request_timeout)
+        self.fetcher = Fetcher(
+            self.client, self.clock, on_request=lambda: self.budget.record(self.clock())
+        )
+        self.health = SourceHealth(state="starting", message="warm start pending")
+        self._emitted: dict[str, datetime] = {}
+        self._polled: set[str] = set()
+        self._seen_bad: set[tuple[str, str]] = set()
+        self._errors: dict[str, str] = {}
+        self._resume_at: datetime | None = None
+        if self.api_key == "demo" and self.symbols != ["IBM"]:
+            log.warning(
+                "ALPHA_VANTAGE_API_KEY is 'demo': it serves only IBM; get a free key at "
+                "https://www.alphavantage.co/support/#api-key and set it in .env"
+            )
+
+    def poll(self, symbol: str, stop: threading.Event) -> list[Record]:
+        """One call for `symbol`: the bars not emitted before, oldest first."""
+        params = {
+            "function": "TIME_SERIES_INTRADAY",
+            "symbol": symbol,
+            "interval": INTERVAL,
+            "outputsize": "compact",
+            "apikey": self.api_key,
+        }
+        try:
+            body = self.fetcher.get_json(self.url, stop, params=params)
+        except RateLimited:
+            raise
+        except SourceError as exc:
+            raise SourceError(f"{symbol}: {exc}") from None
+        now = self.clock()
+        last = self._emitted.get(symbol)
+        records: list[Record] = []
+        for start, record in parse_intraday(body, symbol, now):
+            if start is None:
+                if (symbol, record["event_time"]) not in self._seen_bad:
+                    self._seen_bad.add((symbol, record["event_time"]))
+                    records.append(record)  # unreadable time: a dead letter with its reason
+                continue
+            if (last is None or start > last) and start + BAR <= now:
+                records.append(record)
+                self._emitted[symbol] = start
+        return records
+
+    def batches(self, stop: threading.Event) -> Iterator[list[Record]]:
+        done = 0
+        while not stop.is_set():
+            for symbol in self.symbols:
+                if not self._wait_turn(stop, urgent=symbol not in self._polled):
+                    return
+                try:
+                    records = self.poll(symbol, stop)
+                except Stopped:
+                    return
+                except RateLimited as exc:
+                    self._limited(exc)
+                    continue
+                except SourceError as exc:
+                    self._polled.add(symbol)
+                    self._failed(symbol, str(exc))
+                    continue
+                self._polled.add(symbol)
+                self._succeeded(symbol, len(records))
+                if records:
+                    yield records
+            done += 1
+            if self.rounds is not None and done >= self.rounds:
+                return
+
+    def _wait_turn(self, stop: threading.Event, urgent: bool) -> bool:
+        now = self.clock()
+        at = self.budget.next_call_at(now, urgent)
+        if self._resume_at is not None and self._resume_at > at:
+            at = self._resume_at
+        self._refresh(now, at)
+        wait = (at - now).total_seconds()
+        return not stop.wait(wait) if wait > 0 else not stop.is_set()
+
+    def _limited(self, exc: RateLimited) -> None:
+        now = self.clock()
+        if isinstance(exc, DailyLimitReached):
+            self.budget.exhaust(now)
+        self._resume_at = now + timedelta(seconds=exc.retry_after or 60.0)
+        self.health.state = "paused"
+        self.health.message = f"rate limited until {self._resume_at:%H:%M:%S} UTC: {exc}"
+        log.warning("alphavantage paused until %s: %s", self._resume_at.isoformat(), exc)
+        self._refresh(now, max(self._resume_at, self.budget.next_call_at(now)))
+
+    def _failed(self, symbol: str, reason: str) -> None:
+        self._errors[symbol] = reason
+        log.warning("alphavantage %s", reason)
+        now = self.clock()
+        self._refresh(now, self.budget.next_call_at(now))
+
+    def _succeeded(self, symbol: str, count: int) -> None:
+        self._errors.pop(symbol, None)
+        self._resume_at = None
+        self.health.last_success = self.clock()
+        if count:
+            log.info("alphavantage %s: %d new bars", symbol, count)
+        now = self.clock()
+        self._refresh(now, self.budget.next_call_at(now))
+
+    def _refresh(self, now: datetime, next_call: datetime) -> None:
+        """Keep `health` current: state, message and the budget figures."""
+        h = self.health
+        h.figures = {**self.budget.figures(now), "next_call_at": next_call.isoformat()}
+        if self.budget.remaining_today(now) == 0:
+            h.state = "paused"
+            h.message = f"daily call budget spent; resumes at {next_call:%Y-%m-%d %H:%M} UTC"
+        elif self._resume_at is not None and self._resume_at > now:
+            return  # the rate-limit message set in _limited still holds
+        elif self._errors and len(self._errors) == len(self.symbols):
+            h.state = "down"
+            h.message = "; ".join(self._errors.values())
+        elif self._errors:
+            h.state = "degraded"
+            h.message = "; ".join(self._errors.values())
+        elif h.last_success is not None:
+            h.state = "ok"
+            h.message = f"{h.figures['remaining_calls_today']} calls left today"
