@@ -1,0 +1,502 @@
+// tickwatch dashboards: three views over the JSON API, ECharts for the charts, SSE for live alerts.
+// State lives in the URL (?range=24h&symbol=AAPL), so every view can be linked and reloaded.
+"use strict";
+
+const SEV = { high: "#ef4444", medium: "#f5b82e", low: "#22c55e" };
+const SEVERITIES = ["high", "medium", "low"];
+const TYPE = { price_spike: "#3b82f6", volume_surge: "#a855f7", volatility_burst: "#14b8a6" };
+const TYPE_LABEL = { price_spike: "Price spike", volume_surge: "Volume surge", volatility_burst: "Volatility burst" };
+const PALETTE = ["#3b82f6", "#f97316", "#a855f7", "#14b8a6", "#eab308", "#ec4899", "#22d3ee", "#84cc16", "#f43f5e", "#cbd5e1"];
+const AXIS = { axisLine: { lineStyle: { color: "#2a3548" } }, axisLabel: { color: "#8b95a7" }, splitLine: { lineStyle: { color: "#1b2433" } } };
+const TOOLTIP = { backgroundColor: "#0e1420", borderColor: "#2a3548", textStyle: { color: "#e6e9ef" } };
+const PAGE = 50;
+const REFRESH_MS = { overview: 30000, alerts: 10000, volatility: 30000 };
+
+const state = {
+  dash: "overview",
+  range: "24h",
+  symbol: "",
+  meta: null,
+  offset: 0,
+  total: 0,
+  rows: [],
+  charts: {},
+  refreshTimer: null,
+  pending: null,
+};
+window.tickwatch = state; // read by the browser tests
+
+// ---------- helpers ----------
+const $ = (id) => document.getElementById(id);
+function api(path, params) {
+  const q = new URLSearchParams();
+  q.set("range", state.range);
+  for (const [k, v] of Object.entries(params || {})) {
+    if (Array.isArray(v)) v.forEach((x) => q.append(k, x));
+    else if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  }
+  return fetch(`${path}?${q}`).then((r) => {
+    if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+    return r.json();
+  });
+}
+function symbolParams() { return state.symbol ? { symbol: [state.symbol] } : {}; }
+function fmtPrice(x) {
+  if (x === null || x === undefined) return "–";
+  if (Math.abs(x) >= 1000) return x.toLocaleString("en-US", { maximumFractionDigits: 2, minimumFractionDigits: 2 });
+  if (Math.abs(x) >= 1) return x.toFixed(2);
+  return x.toPrecision(4);
+}
+function fmtNum(x, digits = 2) {
+  if (x === null || x === undefined) return "–";
+  const a = Math.abs(x);
+  if (a >= 1e9) return (x / 1e9).toFixed(1) + "B";
+  if (a >= 1e6) return (x / 1e6).toFixed(1) + "M";
+  if (a >= 1e4) return (x / 1e3).toFixed(1) + "k";
+  if (a >= 1) return x.toFixed(digits);
+  return x.toPrecision(3);
+}
+function fmtTime(iso) { return iso ? iso.replace("T", " ").slice(0, 16) : "–"; }
+function ms(iso) { return new Date(iso).getTime(); }
+function colorOf(symbol) {
+  const syms = state.meta ? state.meta.symbols.map((s) => s.symbol) : [];
+  const i = syms.indexOf(symbol);
+  return PALETTE[(i < 0 ? 0 : i) % PALETTE.length];
+}
+function chart(id) {
+  const el = $(id);
+  if (!el) return null;
+  let c = state.charts[id];
+  if (!c || c.isDisposed()) {
+    c = echarts.init(el, null, { renderer: "canvas" });
+    state.charts[id] = c;
+  }
+  return c;
+}
+function setChart(id, option) {
+  const c = chart(id);
+  if (!c) return;
+  c.setOption(Object.assign({ backgroundColor: "transparent", useUTC: true, animation: false, textStyle: { color: "#c9d1dd" } }, option), true);
+  $(id).dataset.state = "ready";
+}
+function emptyChart(id, text) {
+  setChart(id, { title: { text, left: "center", top: "middle", textStyle: { color: "#8b95a7", fontSize: 13, fontWeight: 500 } } });
+  $(id).dataset.state = "empty";
+}
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// ---------- navigation and controls ----------
+function readUrl() {
+  const path = location.pathname.replace(/^\//, "") || "overview";
+  state.dash = ["overview", "alerts", "volatility"].includes(path) ? path : "overview";
+  const q = new URLSearchParams(location.search);
+  state.range = q.get("range") || "24h";
+  state.symbol = q.get("symbol") || "";
+}
+function writeUrl() {
+  const q = new URLSearchParams();
+  if (state.range !== "24h") q.set("range", state.range);
+  if (state.symbol) q.set("symbol", state.symbol);
+  const s = q.toString();
+  history.replaceState(null, "", `/${state.dash}${s ? "?" + s : ""}`);
+  document.querySelectorAll("#tabs a").forEach((a) => { a.href = `/${a.dataset.dash}${s ? "?" + s : ""}`; });
+}
+function setupControls() {
+  document.querySelectorAll("#ranges button").forEach((b) => {
+    b.classList.toggle("active", b.dataset.range === state.range);
+    b.addEventListener("click", () => {
+      state.range = b.dataset.range;
+      document.querySelectorAll("#ranges button").forEach((x) => x.classList.toggle("active", x === b));
+      state.offset = 0;
+      writeUrl();
+      refresh();
+    });
+  });
+  $("symbol").addEventListener("change", (e) => focusSymbol(e.target.value));
+  document.querySelectorAll("#tabs a").forEach((a) => a.classList.toggle("active", a.dataset.dash === state.dash));
+  $(`dash-${state.dash}`).hidden = false;
+  $("prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadAlertTable(); });
+  $("next").addEventListener("click", () => { state.offset += PAGE; loadAlertTable(); });
+  document.querySelectorAll("#alert-filters input").forEach((i) => i.addEventListener("change", () => { state.offset = 0; loadAlertTable(); }));
+  window.addEventListener("resize", () => Object.values(state.charts).forEach((c) => c.resize()));
+}
+function focusSymbol(symbol) {
+  state.symbol = symbol;
+  $("symbol").value = symbol;
+  state.offset = 0;
+  writeUrl();
+  refresh();
+}
+
+async function loadMeta() {
+  state.meta = await api("/api/meta");
+  const m = state.meta;
+  $("sim-banner").hidden = !m.simulated;
+  const sel = $("symbol");
+  sel.querySelectorAll("option:not([value=''])").forEach((o) => o.remove());
+  for (const group of ["stock", "crypto"]) {
+    const syms = m.symbols.filter((s) => s.asset_type === group);
+    if (!syms.length) continue;
+    const og = el("optgroup");
+    og.label = group === "stock" ? "Stocks" : "Crypto";
+    syms.forEach((s) => { const o = el("option", null, s.symbol); o.value = s.symbol; og.appendChild(o); });
+    sel.appendChild(og);
+  }
+  sel.value = state.symbol;
+  document.querySelectorAll(".z-thr").forEach((e) => { e.textContent = m.z_threshold; });
+  document.querySelectorAll(".z-high").forEach((e) => { e.textContent = m.severity_high; });
+  $("asof").textContent = m.newest
+    ? `Data up to ${fmtTime(m.newest)} UTC · ranges end at the newest bar, not the wall clock`
+    : "No data yet: start the pipeline with `tickwatch run` (windows appear after the first 5 minutes of market time)";
+}
+
+// ---------- Market Overview ----------
+async function loadOverview() {
+  const [summary, prices, windows, anomalies] = await Promise.all([
+    api("/api/summary", symbolParams()),
+    api("/api/prices/latest"),
+    api("/api/windows", symbolParams()),
+    api("/api/anomalies", Object.assign({ limit: 1000 }, symbolParams())),
+  ]);
+  $("stat-total").textContent = summary.total.toLocaleString("en-US");
+  $("stat-total-sub").textContent = `in the last ${state.range === "all" ? "(all data)" : state.range} of data`;
+  $("stat-high").textContent = summary.high.toLocaleString("en-US");
+  $("stat-symbols").textContent = summary.symbols;
+  $("stat-windows").textContent = `${summary.windows.toLocaleString("en-US")} five-minute windows`;
+  $("stat-rate").textContent = summary.windows ? (summary.total / summary.windows * 100).toFixed(1) : "–";
+
+  renderPrices(prices, windows);
+  const types = Object.entries(summary.by_type).filter(([, n]) => n > 0);
+  if (!types.length) emptyChart("chart-by-type", "No anomalies in this range");
+  else setChart("chart-by-type", {
+    tooltip: Object.assign({ trigger: "item", formatter: "{b}: {c} ({d}%)" }, TOOLTIP),
+    legend: { bottom: 0, textStyle: { color: "#c9d1dd" } },
+    series: [{
+      type: "pie", radius: ["45%", "72%"], center: ["50%", "45%"], itemStyle: { borderColor: "#121826", borderWidth: 2 },
+      label: { color: "#e6e9ef", formatter: "{c}" },
+      data: types.map(([k, n]) => ({ name: TYPE_LABEL[k], value: n, itemStyle: { color: TYPE[k] } })),
+    }],
+  });
+  renderRanking("chart-by-symbol", summary.by_symbol, 10);
+  const hours = summary.hourly;
+  if (!hours.length) emptyChart("chart-timeline", "No data in this range");
+  else setChart("chart-timeline", {
+    tooltip: Object.assign({ trigger: "axis" }, TOOLTIP),
+    legend: { top: 0, textStyle: { color: "#c9d1dd" } },
+    grid: { left: 40, right: 16, top: 30, bottom: 28 },
+    xAxis: Object.assign({ type: "time" }, AXIS),
+    yAxis: Object.assign({ type: "value", minInterval: 1 }, AXIS),
+    series: Object.keys(TYPE).map((k) => ({
+      name: TYPE_LABEL[k], type: "bar", stack: "t", barMaxWidth: 18, itemStyle: { color: TYPE[k] },
+      data: hours.map((h) => [ms(h.hour) + 1800000, h.by_type[k]]),
+    })),
+  });
+  renderMultiples(windows, anomalies.items);
+}
+
+function renderPrices(prices, windows) {
+  const box = $("prices");
+  box.replaceChildren();
+  const bySym = {};
+  windows.forEach((w) => { (bySym[w.symbol] = bySym[w.symbol] || []).push(w.close); });
+  const shown = state.symbol ? prices.filter((p) => p.symbol === state.symbol) : prices;
+  if (!shown.length) { box.appendChild(el("div", "empty", "No prices in this range")); return; }
+  shown.forEach((p) => {
+    const card = el("div", "price");
+    card.dataset.symbol = p.symbol;
+    const sym = el("div", "sym", p.symbol);
+    sym.appendChild(el("span", null, p.asset_type));
+    card.appendChild(sym);
+    card.appendChild(el("div", "px", fmtPrice(p.close)));
+    const chg = p.change_pct;
+    card.appendChild(el("div", "chg " + (chg >= 0 ? "up" : "down"), chg === null ? "–" : `${chg >= 0 ? "▲" : "▼"} ${Math.abs(chg).toFixed(2)}%`));
+    const spark = el("div", "spark");
+    card.appendChild(spark);
+    card.addEventListener("click", () => focusSymbol(p.symbol));
+    box.appendChild(card);
+    const closes = bySym[p.symbol] || [];
+    const c = echarts.init(spark);
+    c.setOption({
+      animation: false, grid: { left: 0, right: 0, top: 2, bottom: 2 },
+      xAxis: { type: "category", show: false, data: closes.map((_, i) => i) }, yAxis: { type: "value", show: false, scale: true },
+      series: [{ type: "line", data: closes, symbol: "none", lineStyle: { width: 1.5, color: chg >= 0 ? "#22c55e" : "#ef4444" },
+        areaStyle: { color: chg >= 0 ? "rgba(34,197,94,.12)" : "rgba(239,68,68,.12)" } }],
+    });
+  });
+}
+
+function renderRanking(id, ranking, n) {
+  const top = ranking.slice(0, n).reverse();
+  if (!top.length) { emptyChart(id, "No anomalies in this range"); return; }
+  setChart(id, {
+    tooltip: Object.assign({ trigger: "axis", axisPointer: { type: "shadow" } }, TOOLTIP),
+    legend: { top: 0, textStyle: { color: "#c9d1dd" } },
+    grid: { left: 80, right: 24, top: 28, bottom: 20 },
+    xAxis: Object.assign({ type: "value", minInterval: 1 }, AXIS),
+    yAxis: Object.assign({ type: "category", data: top.map((r) => r.symbol) }, AXIS),
+    series: SEVERITIES.map((s) => ({
+      name: s, type: "bar", stack: "s", itemStyle: { color: SEV[s] }, barMaxWidth: 22,
+      data: top.map((r) => r[s]),
+    })),
+  });
+}
+
+function anomalyMarks(items) {
+  return SEVERITIES.map((s) => ({
+    name: s, type: "scatter", symbolSize: s === "high" ? 12 : 9, z: 5,
+    itemStyle: { color: SEV[s], borderColor: "#0b0f17", borderWidth: 1 },
+    tooltip: { formatter: (p) => `${p.data.a.symbol} · ${TYPE_LABEL[p.data.a.anomaly_type]}<br>${s.toUpperCase()} z=${p.data.a.z_score.toFixed(2)}<br>${fmtTime(p.data.a.window_start)}` },
+    data: items.filter((a) => a.severity === s).map((a) => ({ value: [ms(a.window_start), a.price], a })),
+  }));
+}
+
+function renderMultiples(windows, anomalies) {
+  const box = $("multiples");
+  Object.keys(state.charts).filter((k) => k.startsWith("mini-")).forEach((k) => { state.charts[k].dispose(); delete state.charts[k]; });
+  box.replaceChildren();
+  box.classList.toggle("single", !!state.symbol);
+  const bySym = {};
+  windows.forEach((w) => { (bySym[w.symbol] = bySym[w.symbol] || []).push(w); });
+  const symbols = state.meta.symbols.map((s) => s.symbol).filter((s) => bySym[s]);
+  if (!symbols.length) { box.appendChild(el("div", "empty", "No prices in this range")); return; }
+  symbols.forEach((sym) => {
+    const rows = bySym[sym];
+    const close = {};
+    rows.forEach((w) => { close[w.window_start] = w.close; });
+    const marks = anomalies.filter((a) => a.symbol === sym).map((a) => Object.assign({ price: close[a.window_start] ?? rows[rows.length - 1].close }, a));
+    const div = el("div", "mini");
+    div.id = `mini-${sym}`;
+    div.dataset.symbol = sym;
+    box.appendChild(div);
+    if (!state.symbol) div.addEventListener("click", () => focusSymbol(sym));
+    const big = !!state.symbol;
+    const series = [];
+    if (big) {
+      series.push({ name: sym, type: "candlestick", data: rows.map((w) => [ms(w.window_start), w.open, w.close, w.low, w.high]),
+        itemStyle: { color: "#22c55e", color0: "#ef4444", borderColor: "#22c55e", borderColor0: "#ef4444" } });
+      series.push({ name: "volume", type: "bar", xAxisIndex: 1, yAxisIndex: 1, data: rows.map((w) => [ms(w.window_start), w.volume]), itemStyle: { color: "#334155" } });
+    } else {
+      series.push({ name: sym, type: "line", symbol: "none", data: rows.map((w) => [ms(w.window_start), w.close]), lineStyle: { width: 1.5, color: colorOf(sym) },
+        areaStyle: { color: new echarts.graphic.LinearGradient(0, 0, 0, 1, [{ offset: 0, color: colorOf(sym) + "44" }, { offset: 1, color: colorOf(sym) + "00" }]) } });
+    }
+    series.push(...anomalyMarks(marks));
+    const grids = big ? [{ left: 70, right: 20, top: 36, height: "62%" }, { left: 70, right: 20, top: "80%", bottom: 24 }] : [{ left: 60, right: 12, top: 44, bottom: 22 }];
+    const xAxes = big ? [Object.assign({ type: "time", gridIndex: 0 }, AXIS), Object.assign({ type: "time", gridIndex: 1, axisLabel: { show: false } }, AXIS)] : [Object.assign({ type: "time" }, AXIS)];
+    const yAxes = big ? [Object.assign({ type: "value", scale: true, gridIndex: 0 }, AXIS), Object.assign({ type: "value", gridIndex: 1, axisLabel: { show: false }, splitLine: { show: false } }, AXIS)] : [Object.assign({ type: "value", scale: true, splitNumber: 3 }, AXIS)];
+    const last = rows[rows.length - 1];
+    const c = echarts.init(div);
+    state.charts[div.id] = c;
+    c.setOption({
+      backgroundColor: "transparent", useUTC: true, animation: false,
+      title: { text: `${sym}  ${fmtPrice(last.close)}`, subtext: marks.length ? `${marks.length} anomalies` : "", left: 10, top: 4, itemGap: 2,
+        textStyle: { color: "#e6e9ef", fontSize: 13 }, subtextStyle: { color: "#8b95a7", fontSize: 11 } },
+      tooltip: Object.assign({ trigger: big ? "axis" : "item" }, TOOLTIP),
+      axisPointer: big ? { link: [{ xAxisIndex: "all" }] } : undefined,
+      dataZoom: big ? [{ type: "inside", xAxisIndex: [0, 1] }] : [],
+      grid: grids, xAxis: xAxes, yAxis: yAxes, series,
+    });
+  });
+}
+
+// ---------- Anomaly Alerts ----------
+function selectedSeverities() {
+  return [...document.querySelectorAll("#alert-filters input:checked")].map((i) => i.value);
+}
+async function loadAlertTable() {
+  const sev = selectedSeverities();
+  const page = await api("/api/anomalies", Object.assign({ limit: PAGE, offset: state.offset, severity: sev.length === 3 ? [] : sev }, symbolParams()));
+  state.total = page.total;
+  state.rows = page.items;
+  renderAlertTable(new Set());
+}
+function alertKey(a) { return `${a.symbol}|${a.window_start}|${a.anomaly_type}`; }
+function renderAlertTable(fresh) {
+  const body = $("alert-table").querySelector("tbody");
+  body.replaceChildren();
+  if (!state.rows.length) {
+    const tr = el("tr"); const td = el("td", "empty", "No anomalies in this range"); td.colSpan = 9; tr.appendChild(td); body.appendChild(tr);
+  }
+  state.rows.forEach((a) => {
+    const tr = el("tr", `sev-${a.severity}` + (fresh.has(alertKey(a)) ? " fresh" : ""));
+    tr.dataset.key = alertKey(a);
+    tr.appendChild(el("td", null, fmtTime(a.window_start)));
+    const sym = el("td"); sym.appendChild(el("b", null, a.symbol)); tr.appendChild(sym);
+    tr.appendChild(el("td", null, a.asset_type));
+    tr.appendChild(el("td", null, TYPE_LABEL[a.anomaly_type] || a.anomaly_type));
+    const sv = el("td"); sv.appendChild(el("span", `pill ${a.severity}`, a.severity)); tr.appendChild(sv);
+    tr.appendChild(el("td", "num", fmtNum(a.value, 3)));
+    tr.appendChild(el("td", "num", `${fmtNum(a.mean, 3)} ± ${fmtNum(a.std, 3)}`));
+    const z = el("td", "num", (a.z_score >= 0 ? "+" : "") + a.z_score.toFixed(2));
+    z.style.color = SEV[a.severity];
+    z.style.fontWeight = "700";
+    tr.appendChild(z);
+    tr.appendChild(el("td", null, fmtTime(a.detected_at)));
+    body.appendChild(tr);
+  });
+  $("alert-count").textContent = `${state.total.toLocaleString("en-US")} in range`;
+  const end = Math.min(state.offset + PAGE, state.total);
+  $("page-info").textContent = state.total ? `${state.offset + 1}–${end} of ${state.total}` : "";
+  $("prev").disabled = state.offset === 0;
+  $("next").disabled = end >= state.total;
+}
+async function loadAlerts() {
+  const [summary] = await Promise.all([api("/api/summary", symbolParams()), loadAlertTable()]);
+  const hours = summary.hourly;
+  if (!hours.length) emptyChart("chart-per-hour", "No data in this range");
+  else setChart("chart-per-hour", {
+    tooltip: Object.assign({ trigger: "axis" }, TOOLTIP),
+    legend: { top: 0, textStyle: { color: "#c9d1dd" } },
+    grid: { left: 40, right: 16, top: 30, bottom: 28 },
+    xAxis: Object.assign({ type: "time" }, AXIS),
+    yAxis: Object.assign({ type: "value", minInterval: 1 }, AXIS),
+    series: SEVERITIES.slice().reverse().map((s) => ({
+      name: s, type: "bar", stack: "sev", barMaxWidth: 18, itemStyle: { color: SEV[s] },
+      data: hours.map((h) => [ms(h.hour) + 1800000, h.by_severity[s]]),
+    })),
+  });
+  const bins = summary.z_histogram.filter((b) => b.count > 0 || Math.abs(b.low) <= 8);
+  if (!summary.total) emptyChart("chart-z-hist", "No anomalies in this range");
+  else setChart("chart-z-hist", {
+    tooltip: Object.assign({ trigger: "axis", axisPointer: { type: "shadow" } }, TOOLTIP),
+    grid: { left: 40, right: 16, top: 16, bottom: 40 },
+    xAxis: Object.assign({ type: "category", name: "z-score", nameLocation: "middle", nameGap: 26, data: bins.map((b) => `${b.low}`) }, AXIS),
+    yAxis: Object.assign({ type: "value", minInterval: 1 }, AXIS),
+    series: [{
+      type: "bar", barCategoryGap: "8%",
+      data: bins.map((b) => {
+        const z = Math.abs(b.low < 0 ? b.high : b.low);
+        const m = state.meta;
+        const color = z >= m.severity_high ? SEV.high : z >= m.severity_medium ? SEV.medium : SEV.low;
+        return { value: b.count, itemStyle: { color } };
+      }),
+    }],
+  });
+  renderRanking("chart-top-symbols", summary.by_symbol, 8);
+  const assets = Object.keys(summary.by_asset_severity);
+  if (!assets.length) emptyChart("chart-by-asset", "No anomalies in this range");
+  else setChart("chart-by-asset", {
+    tooltip: Object.assign({ trigger: "axis", axisPointer: { type: "shadow" } }, TOOLTIP),
+    legend: { top: 0, textStyle: { color: "#c9d1dd" } },
+    grid: { left: 50, right: 16, top: 30, bottom: 24 },
+    xAxis: Object.assign({ type: "category", data: assets }, AXIS),
+    yAxis: Object.assign({ type: "value", minInterval: 1 }, AXIS),
+    series: SEVERITIES.map((s) => ({ name: s, type: "bar", barMaxWidth: 40, itemStyle: { color: SEV[s] }, data: assets.map((a) => summary.by_asset_severity[a][s]) })),
+  });
+}
+
+// ---------- Volatility Trends ----------
+async function loadVolatility() {
+  const [series, windows] = await Promise.all([api("/api/volatility", symbolParams()), api("/api/windows", symbolParams())]);
+  if (!series.length) emptyChart("chart-rolling-vol", "No data in this range");
+  else setChart("chart-rolling-vol", {
+    tooltip: Object.assign({ trigger: "axis", valueFormatter: (v) => (v === null || v === undefined ? "–" : v.toFixed(3) + "%") }, TOOLTIP),
+    legend: { top: 0, type: "scroll", textStyle: { color: "#c9d1dd" } },
+    grid: { left: 50, right: 16, top: 30, bottom: 28 },
+    xAxis: Object.assign({ type: "time" }, AXIS),
+    yAxis: Object.assign({ type: "value", axisLabel: { color: "#8b95a7", formatter: "{value}%" } }, AXIS),
+    series: series.map((s) => ({ name: s.symbol, type: "line", symbol: "none", connectNulls: false, lineStyle: { width: 1.6 }, itemStyle: { color: colorOf(s.symbol) },
+      data: s.points.map((p) => [ms(p.window_start), p.value]) })),
+  });
+  const latest = series.filter((s) => s.latest !== null).sort((a, b) => a.latest - b.latest);
+  if (!latest.length) emptyChart("chart-vol-compare", "No data in this range");
+  else setChart("chart-vol-compare", {
+    tooltip: Object.assign({ trigger: "axis", axisPointer: { type: "shadow" }, valueFormatter: (v) => v.toFixed(3) + "%" }, TOOLTIP),
+    grid: { left: 80, right: 40, top: 10, bottom: 20 },
+    xAxis: Object.assign({ type: "value", axisLabel: { color: "#8b95a7", formatter: "{value}%" } }, AXIS),
+    yAxis: Object.assign({ type: "category", data: latest.map((s) => s.symbol) }, AXIS),
+    series: [{ type: "bar", barMaxWidth: 20, label: { show: true, position: "right", color: "#c9d1dd", formatter: (p) => p.value.toFixed(3) },
+      data: latest.map((s) => ({ value: s.latest, itemStyle: { color: colorOf(s.symbol) } })) }],
+  });
+  // Focus: the chosen symbol, else the one with the most windows first in the list.
+  const focus = state.symbol || (series[0] && series[0].symbol) || "";
+  const rows = windows.filter((w) => w.symbol === focus);
+  const label = focus ? (state.symbol ? focus : `${focus} · choose a symbol above`) : "";
+  $("returns-symbol").textContent = label;
+  $("volume-symbol").textContent = label;
+  const k = state.meta.z_threshold;
+  if (!rows.length) { emptyChart("chart-returns", "No data in this range"); emptyChart("chart-volume-delta", "No data in this range"); }
+  else {
+    const lower = rows.map((w) => [ms(w.window_start), w.price_return_pct_std === null ? null : w.price_return_pct_mean - k * w.price_return_pct_std]);
+    const width = rows.map((w) => [ms(w.window_start), w.price_return_pct_std === null ? null : 2 * k * w.price_return_pct_std]);
+    const outside = rows.filter((w) => w.price_return_pct_std !== null && Math.abs(w.price_return_pct - w.price_return_pct_mean) > k * w.price_return_pct_std);
+    setChart("chart-returns", {
+      tooltip: Object.assign({ trigger: "axis", valueFormatter: (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(3)) }, TOOLTIP),
+      legend: { top: 0, data: ["return %", "band", "beyond band"], textStyle: { color: "#c9d1dd" } },
+      grid: { left: 50, right: 16, top: 30, bottom: 28 },
+      xAxis: Object.assign({ type: "time" }, AXIS),
+      yAxis: Object.assign({ type: "value", axisLabel: { color: "#8b95a7", formatter: "{value}%" } }, AXIS),
+      series: [
+        { name: "lower", type: "line", stack: "band", symbol: "none", lineStyle: { opacity: 0 }, data: lower, tooltip: { show: false } },
+        { name: "band", type: "line", stack: "band", symbol: "none", lineStyle: { opacity: 0 }, areaStyle: { color: "rgba(59,130,246,.18)" }, data: width, itemStyle: { color: "rgba(59,130,246,.5)" } },
+        { name: "return %", type: "line", symbol: "none", lineStyle: { width: 1.4, color: "#e6e9ef" }, itemStyle: { color: "#e6e9ef" }, data: rows.map((w) => [ms(w.window_start), w.price_return_pct]) },
+        { name: "beyond band", type: "scatter", symbolSize: 9, itemStyle: { color: SEV.high }, data: outside.map((w) => [ms(w.window_start), w.price_return_pct]) },
+      ],
+    });
+    setChart("chart-volume-delta", {
+      tooltip: Object.assign({ trigger: "axis", valueFormatter: (v) => fmtNum(v) }, TOOLTIP),
+      grid: { left: 60, right: 16, top: 16, bottom: 28 },
+      xAxis: Object.assign({ type: "time" }, AXIS),
+      yAxis: Object.assign({ type: "value", axisLabel: { color: "#8b95a7", formatter: (v) => fmtNum(v) } }, AXIS),
+      series: [{ name: "volume change", type: "bar", barMaxWidth: 8,
+        data: rows.filter((w) => w.volume_delta !== null).map((w) => ({ value: [ms(w.window_start), w.volume_delta], itemStyle: { color: w.volume_delta >= 0 ? "#22c55e" : "#ef4444" } })) }],
+    });
+  }
+  const bySym = {};
+  windows.filter((w) => w.volatility_pct !== null).forEach((w) => { (bySym[w.symbol] = bySym[w.symbol] || []).push([w.volatility_pct, w.price_return_pct, w.window_start]); });
+  const names = Object.keys(bySym);
+  if (!names.length) emptyChart("chart-scatter", "No data in this range");
+  else setChart("chart-scatter", {
+    tooltip: Object.assign({ trigger: "item", formatter: (p) => `${p.seriesName} ${fmtTime(p.data[2])}<br>volatility ${p.data[0].toFixed(3)}%<br>return ${p.data[1].toFixed(3)}%` }, TOOLTIP),
+    legend: { top: 0, type: "scroll", textStyle: { color: "#c9d1dd" } },
+    grid: { left: 50, right: 20, top: 30, bottom: 40 },
+    xAxis: Object.assign({ type: "value", name: "volatility % of price", nameLocation: "middle", nameGap: 26, scale: true }, AXIS),
+    yAxis: Object.assign({ type: "value", name: "return %", nameLocation: "middle", nameGap: 34, scale: true }, AXIS),
+    series: names.map((s) => ({ name: s, type: "scatter", symbolSize: 5, itemStyle: { color: colorOf(s), opacity: 0.7 }, data: bySym[s] })),
+  });
+}
+
+// ---------- refresh and live stream ----------
+const LOADERS = { overview: loadOverview, alerts: loadAlerts, volatility: loadVolatility };
+async function refresh() {
+  clearTimeout(state.refreshTimer);
+  try {
+    await loadMeta();
+    await LOADERS[state.dash]();
+    document.body.dataset.loaded = String(Date.now());
+  } catch (err) {
+    console.warn("refresh failed; retrying", err);
+  }
+  state.refreshTimer = setTimeout(refresh, REFRESH_MS[state.dash]);
+}
+function scheduleRefresh() {
+  clearTimeout(state.pending);
+  state.pending = setTimeout(refresh, 1500);
+}
+function connectStream() {
+  const live = $("live");
+  const source = new EventSource("/api/stream");
+  source.onopen = () => { live.classList.add("on"); live.querySelector("b").textContent = "live"; };
+  source.onerror = () => { live.classList.remove("on"); live.querySelector("b").textContent = "reconnecting"; };
+  source.addEventListener("anomaly", (ev) => {
+    const a = JSON.parse(ev.data);
+    if (state.symbol && a.symbol !== state.symbol) return;
+    if (state.dash === "alerts" && state.offset === 0 && selectedSeverities().includes(a.severity)) {
+      const key = alertKey(a);
+      state.rows = [a, ...state.rows.filter((r) => alertKey(r) !== key)].slice(0, PAGE);
+      state.total += 1;
+      renderAlertTable(new Set([key]));
+    }
+    scheduleRefresh();
+  });
+}
+
+readUrl();
+setupControls();
+writeUrl();
+connectStream();
+refresh();
