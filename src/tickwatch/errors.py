@@ -5,7 +5,9 @@
      ├── InvalidTick        one input record cannot become a Tick; carries the reason
      ├── SourceError        a market data source failed (network, rate limit, bad body)
      │    └── RateLimited   the API refused for rate or quota reasons; says how long to wait
-     └── StoreError         a store cannot be opened or written
+     ├── StoreError         a store cannot be opened or written
+     ├── CheckFailed        an operations check failed; carries its result
+     └── RestartError       a restart action could not bring a service back
 
 Messages name the input, the problem and the fix.
 """
@@ -47,3 +49,15 @@ class RateLimited(SourceError):
 
 class StoreError(TickwatchError):
     """A store cannot be opened or written."""
+
+
+class CheckFailed(TickwatchError):
+    """An operations check failed; `result` is its structured result (see tickwatch.ops)."""
+
+    def __init__(self, message: str, result: dict[str, object]) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class RestartError(TickwatchError):
+    """A restart action could not bring a service back (no command, launcher or API error)."""
