@@ -96,6 +96,38 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="address the dashboard and API listen on")
     web_port: int = Field(8000, ge=0, le=65535, description="dashboard and API port (0: any free)")
 
+    # Operations: checks and restarts (tickwatch check, Airflow DAGs)
+    freshness_minutes: float = Field(
+        15, gt=0, description="fail when no new window closed for this long (market hours aware)"
+    )
+    max_consumer_lag: int = Field(
+        10_000, ge=0, description="messages a consumer may trail a raw topic by before a warning"
+    )
+    max_abs_return_pct: float = Field(
+        50, gt=0, description="a window return beyond this percentage is flagged as not sane"
+    )
+    checkpoint_retention_hours: float = Field(
+        24, gt=0, description="stream checkpoints untouched this long are removed (never live)"
+    )
+    restart_backend: Literal["local", "docker"] = Field(
+        "local", description="how a restart runs: local processes or the Docker Engine API"
+    )
+    docker_host: str = Field(
+        "unix:///var/run/docker.sock", description="Docker Engine API address (restart_backend=docker)"
+    )
+    docker_container_prefix: str = Field(
+        "tickwatch-", description="container name = prefix + service (producer-stock, ...)"
+    )
+    producer_stock_command: str = Field(
+        "", description="command line that starts the stock producer (local restarts)"
+    )
+    producer_crypto_command: str = Field(
+        "", description="command line that starts the crypto producer (local restarts)"
+    )
+    stream_job_command: str = Field(
+        "", description="command line that starts the stream job (local restarts)"
+    )
+
     @field_validator("stock_symbols", "crypto_ids", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
