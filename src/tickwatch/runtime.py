@@ -17,13 +17,15 @@ from tickwatch.bus.memory import MemoryBus
 from tickwatch.config import Settings
 from tickwatch.model import RAW_CRYPTO_TICKS, RAW_STOCK_TICKS, AssetType
 from tickwatch.ops.supervise import Supervisor
-from tickwatch.processor import Processor, utc_now
+from tickwatch.processor import Counters, Processor, utc_now
 from tickwatch.sources import Record, Source
 from tickwatch.store import ParquetLake, SqlStore
+from tickwatch.web import WebServer, create_app
 
 log = logging.getLogger(__name__)
 
 LAKE_FLUSH_SECONDS = 30.0
+SIMULATED_DIR = "simulated"  # simulated runs keep their data in DATA_DIR/simulated
 
 
 def raw_topic(record: Record) -> str:
@@ -39,7 +41,9 @@ class Runtime:
         settings: Settings,
         sources: Sequence[Source],
         clock: Callable[[], datetime] = utc_now,
+        web: bool = False,
     ) -> None:
+        """With `web`, the dashboard and API are served on WEB_HOST:WEB_PORT while it runs."""
         self.settings = settings
         self.sources = list(sources)
         self.stop = threading.Event()
@@ -50,12 +54,23 @@ class Runtime:
         self.supervisor = Supervisor(self.stop)
         self._consumer = self.bus.subscribe([RAW_STOCK_TICKS, RAW_CRYPTO_TICKS])
         self._engine_done = threading.Event()
+        self.web: WebServer | None = None
+        if web:
+            simulated = settings.data_dir.name == SIMULATED_DIR
+            app = create_app(settings, simulated=simulated, pipeline=self, clock=clock)
+            self.web = WebServer(app, settings.web_host, settings.web_port)
+
+    @property
+    def counters(self) -> Counters:
+        return self.processor.counters
 
     def start(self) -> None:
         self.processor.restore()
         self.supervisor.start("engine", self._consume)
         for source in self.sources:
             self.supervisor.start(f"source:{source.name}", lambda s=source: self._pump(s))
+        if self.web is not None:
+            self.supervisor.start("web", self.web.run)
         log.info(
             "runtime started: sources %s, store %s, lake %s",
             ", ".join(s.name for s in self.sources),
@@ -85,6 +100,8 @@ class Runtime:
     def shutdown(self) -> None:
         """Stop sources, drain what they published, close open windows, flush and close."""
         self.stop.set()
+        if self.web is not None:
+            self.web.stop()
         self.supervisor.join()
         while items := self._consumer.poll(10_000, 0.0):
             self.processor.handle([value for _, value in items])
