@@ -25,7 +25,7 @@ from tickwatch.config import Settings, load_settings
 from tickwatch.errors import TickwatchError
 from tickwatch.normalize import parse_time, tick_to_record
 from tickwatch.processor import Counters, Processor
-from tickwatch.runtime import Runtime
+from tickwatch.runtime import SIMULATED_DIR, Runtime
 from tickwatch.sources.replay import ReplaySource, count_records
 from tickwatch.sources.simulate import MarketSimulator, SimulatedSource
 from tickwatch.store import ParquetLake, SqlStore
@@ -77,6 +77,9 @@ def run(
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl+C)")
     ] = None,
+    web: Annotated[
+        bool, typer.Option(help="Serve the dashboard on WEB_HOST:WEB_PORT while running")
+    ] = True,
 ) -> None:
     """Run the pipeline: sources → engine → SQLite + Parquet, with a live status line."""
     settings = _settings(data_dir=data_dir, source=source, sim_speed=speed, sim_seed=seed)
@@ -90,9 +93,11 @@ def run(
             style="bold yellow",
         )
     )
-    runtime = Runtime(settings, [_simulated_source(settings)])
+    runtime = Runtime(settings, [_simulated_source(settings)], web=web)
     stop = _graceful_stop()
     runtime.start()
+    if runtime.web is not None:
+        console.print(f"dashboard: [bold]{runtime.web.url}[/] (API docs at /docs)")
     began = time.monotonic()
     try:
         while not stop.wait(5.0):
@@ -118,6 +123,34 @@ def _simulated_source(settings: Settings) -> SimulatedSource:
         return SimulatedSource(simulator, max(resume, datetime.now(UTC)), timedelta(0), settings.sim_speed)
     history = timedelta(hours=settings.sim_history_hours)
     return SimulatedSource(simulator, datetime.now(UTC), history, settings.sim_speed)
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    simulated: Annotated[
+        bool, typer.Option("--simulated", help="Serve DATA_DIR/simulated, where `run` keeps simulations")
+    ] = False,
+    host: Annotated[str | None, typer.Option(help="Listen address [env WEB_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env WEB_PORT]")] = None,
+) -> None:
+    """Serve the dashboard and JSON API over an existing store, without running the pipeline."""
+    settings = _settings(data_dir=data_dir, web_host=host, web_port=port)
+    if simulated:
+        settings = settings.model_copy(update={"data_dir": settings.data_dir / SIMULATED_DIR})
+    db = Path(settings.database_url.removeprefix("sqlite:///"))
+    if settings.store_url is None and not db.exists():
+        hint = "run `tickwatch run` or `tickwatch replay` first"
+        if (settings.data_dir / SIMULATED_DIR / db.name).exists():
+            hint = "add --simulated to serve the simulated data"
+        console.print(f"[red]error:[/] no store at {db}: {hint}")
+        raise typer.Exit(2)
+    from tickwatch.web import WebServer, create_app
+
+    is_simulated = settings.data_dir.name == SIMULATED_DIR
+    server = WebServer(create_app(settings, simulated=is_simulated), settings.web_host, settings.web_port)
+    console.print(f"dashboard: [bold]http://{settings.web_host}:{settings.web_port}[/] (Ctrl+C stops)")
+    server.run()
 
 
 def _graceful_stop() -> threading.Event:

@@ -81,7 +81,15 @@ class Settings(BaseSettings):
     store_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///DATA_DIR/tickwatch.db"
     )
-    bus: Literal["memory"] = Field("memory", description="message bus: memory")
+    bus: Literal["memory", "kafka"] = Field(
+        "memory", description="message bus: memory (in process) or kafka"
+    )
+    kafka_bootstrap_servers: str = Field(
+        "localhost:29092", description="Kafka brokers, host:port comma-separated (BUS=kafka)"
+    )
+    kafka_topic_partitions: int = Field(
+        3, gt=0, description="partitions of the topics tickwatch creates (keyed by symbol)"
+    )
     source: Literal["auto", "live", "simulate"] = Field(
         "auto", description="auto = live APIs when reachable, else the simulator"
     )
