@@ -4,7 +4,8 @@
 #   scripts/postgres.sh start DIR [PORT]   initdb DIR/data, start on 127.0.0.1:PORT (default: a
 #                                          free port), create user and database `tickwatch`;
 #                                          prints the SQLAlchemy URL (also kept in DIR/url)
-#   scripts/postgres.sh stop DIR           stop the server and delete DIR
+#   scripts/postgres.sh stop DIR [--keep]  stop the server and delete DIR (--keep: keep the data,
+#                                          so `start DIR PORT` brings the same server back)
 #   scripts/postgres.sh url DIR            print the URL of a running instance
 #
 # As root the server runs as the unprivileged `postgres` user (PostgreSQL refuses root).
@@ -65,12 +66,12 @@ stop() {
     as_owner "$bin/pg_ctl" --pgdata="$dir/data" --mode=fast --wait stop >/dev/null 2>&1 \
       || as_owner "$bin/pg_ctl" --pgdata="$dir/data" --mode=immediate --wait stop >/dev/null 2>&1 || true
   fi
-  rm -rf "$dir"
+  [ "${2:-}" = "--keep" ] || rm -rf "$dir"
 }
 
 case "${1:-}" in
   start) [ $# -ge 2 ] || die "usage: $0 start DIR [PORT]"; start "$2" "${3:-}" ;;
-  stop) [ $# -ge 2 ] || die "usage: $0 stop DIR"; stop "$2" ;;
+  stop) [ $# -ge 2 ] || die "usage: $0 stop DIR [--keep]"; stop "$2" "${3:-}" ;;
   url) [ $# -ge 2 ] || die "usage: $0 url DIR"; cat "$2/url" ;;
-  *) die "usage: $0 start DIR [PORT] | stop DIR | url DIR" ;;
+  *) die "usage: $0 start DIR [PORT] | stop DIR [--keep] | url DIR" ;;
 esac

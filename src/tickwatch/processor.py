@@ -7,7 +7,7 @@ late) go to the dead-letter table with their reason; nothing is dropped silently
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,13 +17,15 @@ import orjson
 from tickwatch.bus import Bus
 from tickwatch.config import Settings
 from tickwatch.engine import Engine, EngineConfig, EngineOutput
-from tickwatch.errors import InvalidTick
-from tickwatch.model import CLEAN_MARKET_DATA, MARKET_ANOMALIES, Rejected, Tick
+from tickwatch.errors import InvalidTick, StoreError
+from tickwatch.model import CLEAN_MARKET_DATA, MARKET_ANOMALIES, Anomaly, Rejected, Tick, Window
 from tickwatch.normalize import parse_tick, reject
 from tickwatch.sources import Record
 from tickwatch.store import ParquetLake, SqlStore
 
 log = logging.getLogger(__name__)
+
+_Pending = tuple[list[Window], list[Anomaly], list[Rejected]]
 
 
 def utc_now() -> datetime:
@@ -98,6 +100,8 @@ class Processor:
         self.clock = clock
         self.engine = Engine(EngineConfig.from_settings(settings), clock)
         self.counters = Counters()
+        self._pending: deque[_Pending] = deque()
+        self._store_error: str | None = None
 
     def restore(self) -> int:
         """Rebuild baselines from the store; returns the number of windows read."""
@@ -122,6 +126,11 @@ class Processor:
         self.counters.ticks_in += len(records)
         return out
 
+    def retry(self) -> None:
+        """Retry held store writes (called when no input arrives)."""
+        if self._pending:
+            self._store_write(None)
+
     def finish(self) -> EngineOutput:
         """Close every open window and flush the lake (end of input or shutdown)."""
         out = self.engine.flush()
@@ -130,8 +139,38 @@ class Processor:
             self.lake.compact_all()
         return out
 
+    @property
+    def store_error(self) -> str | None:
+        """Why the store is not taking writes (rows are held and retried), or None."""
+        return self._store_error
+
+    def _store_write(self, batch: _Pending | None) -> None:
+        """Write held batches oldest first, then `batch`; on failure hold them all for later.
+
+        The engine's state has already moved on, so a failed write must never lose its rows.
+        """
+        if batch is not None:
+            self._pending.append(batch)
+        while self._pending:
+            windows, anomalies, rejected = self._pending[0]
+            try:
+                self.store.write(windows, anomalies, rejected)
+            except StoreError as exc:
+                if self._store_error is None:
+                    log.error("store write failed, holding rows and retrying: %s", exc)
+                self._store_error = str(exc)
+                return
+            self._pending.popleft()
+        if self._store_error is not None:
+            log.warning("store writes recovered")
+            self._store_error = None
+
+    @property
+    def held_batches(self) -> int:
+        return len(self._pending)
+
     def _emit(self, out: EngineOutput, invalid: list[Rejected], ticks: list[Tick]) -> None:
-        self.store.write(out.windows, out.anomalies, [*invalid, *out.late])
+        self._store_write((out.windows, out.anomalies, [*invalid, *out.late]))
         if self.lake is not None:
             self.lake.write_ticks(ticks)
             self.lake.write_windows(out.windows)

@@ -93,6 +93,8 @@ class Runtime:
             items = self._consumer.poll(10_000, 0.2)
             if items:
                 self.processor.handle([value for _, value in items])
+            else:
+                self.processor.retry()
             if time.monotonic() - last_flush > LAKE_FLUSH_SECONDS:
                 self.lake.flush()
                 last_flush = time.monotonic()

@@ -12,6 +12,7 @@ are not compacted yet.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import time
 from collections import defaultdict
@@ -24,6 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tickwatch.model import CLEAN_COLUMNS, CLEAN_MARKET_DATA, Tick, Window
+
+log = logging.getLogger(__name__)
 
 RAW_TICKS = "raw_ticks"
 _TS = pa.timestamp("us", tz="UTC")
@@ -92,6 +95,7 @@ class ParquetLake:
         self._buffers: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._sequence = itertools.count()
         self.touched: dict[str, set[str]] = defaultdict(set)
+        self.error: str | None = None
 
     def write_ticks(self, ticks: Sequence[Tick]) -> None:
         self._buffer(RAW_TICKS, [_tick_row(t) for t in ticks])
@@ -102,15 +106,24 @@ class ParquetLake:
     def _buffer(self, table: str, rows: list[dict[str, Any]]) -> None:
         buffer = self._buffers[table]
         buffer.extend(rows)
-        if len(buffer) >= self.buffer_rows:
-            self._write(table, buffer)
-            self._buffers[table] = []
+        if len(buffer) >= self.buffer_rows and self.error is None:
+            self.flush()
 
     def flush(self) -> None:
-        """Write everything buffered."""
-        for table, rows in list(self._buffers.items()):
-            self._write(table, rows)
-            self._buffers[table] = []
+        """Write everything buffered. A failing disk (full, read-only) keeps the rows buffered
+        and records the error; the next flush retries, so nothing is lost once it recovers."""
+        try:
+            for table, rows in list(self._buffers.items()):
+                self._write(table, rows)
+                self._buffers[table] = []
+        except OSError as exc:
+            if self.error is None:
+                log.error("lake write to %s failed, holding %d rows: %s", self.root, self.buffered, exc)
+            self.error = f"{type(exc).__name__}: {exc}"
+            return
+        if self.error is not None:
+            log.warning("lake writes to %s recovered", self.root)
+            self.error = None
 
     @property
     def buffered(self) -> int:
@@ -165,6 +178,8 @@ class ParquetLake:
 
     def compact_all(self) -> None:
         self.flush()
+        if self.error is not None:
+            return
         for table in list(self.touched):
             self.compact(table)
 
