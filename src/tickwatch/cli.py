@@ -29,6 +29,7 @@ from tickwatch.runtime import SIMULATED_DIR, Runtime
 from tickwatch.sources.replay import ReplaySource, count_records
 from tickwatch.sources.simulate import MarketSimulator, SimulatedSource
 from tickwatch.store import ParquetLake, SqlStore
+from tickwatch.web import WebServer, create_app
 
 app = typer.Typer(
     help="Real-time anomaly detection for financial markets: 5-minute bars per symbol, each "
@@ -129,7 +130,7 @@ def _simulated_source(settings: Settings) -> SimulatedSource:
 def serve(
     data_dir: DataDir = None,
     simulated: Annotated[
-        bool, typer.Option("--simulated", help="Serve DATA_DIR/simulated, where `run` keeps simulations")
+        bool, typer.Option("--simulated", help="Serve DATA_DIR/simulated (simulated runs)")
     ] = False,
     host: Annotated[str | None, typer.Option(help="Listen address [env WEB_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [env WEB_PORT]")] = None,
@@ -145,11 +146,10 @@ def serve(
             hint = "add --simulated to serve the simulated data"
         console.print(f"[red]error:[/] no store at {db}: {hint}")
         raise typer.Exit(2)
-    from tickwatch.web import WebServer, create_app
-
     is_simulated = settings.data_dir.name == SIMULATED_DIR
-    server = WebServer(create_app(settings, simulated=is_simulated), settings.web_host, settings.web_port)
-    console.print(f"dashboard: [bold]http://{settings.web_host}:{settings.web_port}[/] (Ctrl+C stops)")
+    web_app = create_app(settings, simulated=is_simulated)
+    server = WebServer(web_app, settings.web_host, settings.web_port)
+    console.print(f"dashboard: [bold]{server.url}[/] (Ctrl+C stops)")
     server.run()
 
 
