@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(
   tzdata            # zoneinfo for market hours
+  chromium          # tests/e2e: headless browser driven by Playwright (never `playwright install`)
   postgresql        # scripts/postgres.sh: throwaway server for the postgres tests
   maven             # scripts/kafka.sh, spark: resolves jars from Maven Central
   openjdk-17-jre-headless  # runs the Kafka broker (scripts/kafka.sh) and Spark

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from tickwatch.bus import Bus, Consumer
+from tickwatch.bus.kafka import KafkaBus
 from tickwatch.bus.memory import MemoryBus
 from tickwatch.config import Settings
 from tickwatch.model import RAW_CRYPTO_TICKS, RAW_STOCK_TICKS, AssetType
@@ -35,6 +37,13 @@ def raw_topic(record: Record) -> str:
     return RAW_STOCK_TICKS
 
 
+def open_bus(settings: Settings) -> Bus:
+    """The bus BUS names: the in-process queue, or Kafka at KAFKA_BOOTSTRAP_SERVERS."""
+    if settings.bus == "kafka":
+        return KafkaBus(settings.kafka_bootstrap_servers, partitions=settings.kafka_topic_partitions)
+    return MemoryBus()
+
+
 class Runtime:
     def __init__(
         self,
@@ -47,12 +56,16 @@ class Runtime:
         self.settings = settings
         self.sources = list(sources)
         self.stop = threading.Event()
-        self.bus = MemoryBus()
+        self.bus = open_bus(settings)
+        # On Kafka the runtime only produces; the Spark job (`tickwatch spark`) processes.
+        self.embedded_engine = settings.bus == "memory"
         self.store = SqlStore(settings.database_url)
         self.lake = ParquetLake(settings.data_dir / "lake")
         self.processor = Processor(settings, self.store, self.lake, self.bus, clock)
         self.supervisor = Supervisor(self.stop)
-        self._consumer = self.bus.subscribe([RAW_STOCK_TICKS, RAW_CRYPTO_TICKS])
+        self._consumer: Consumer | None = None
+        if self.embedded_engine:
+            self._consumer = self.bus.subscribe([RAW_STOCK_TICKS, RAW_CRYPTO_TICKS])
         self._engine_done = threading.Event()
         self.web: WebServer | None = None
         if web:
@@ -65,8 +78,9 @@ class Runtime:
         return self.processor.counters
 
     def start(self) -> None:
-        self.processor.restore()
-        self.supervisor.start("engine", self._consume)
+        if self.embedded_engine:
+            self.processor.restore()
+            self.supervisor.start("engine", self._consume)
         for source in self.sources:
             self.supervisor.start(f"source:{source.name}", lambda s=source: self._pump(s))
         if self.web is not None:
@@ -88,6 +102,7 @@ class Runtime:
                 self.bus.publish(raw_topic(record), key, record)
 
     def _consume(self) -> None:
+        assert self._consumer is not None
         last_flush = time.monotonic()
         while not self.stop.is_set():
             items = self._consumer.poll(10_000, 0.2)
@@ -105,9 +120,11 @@ class Runtime:
         if self.web is not None:
             self.web.stop()
         self.supervisor.join()
-        while items := self._consumer.poll(10_000, 0.0):
-            self.processor.handle([value for _, value in items])
-        self.processor.finish()
-        self._consumer.close()
+        if self._consumer is not None:
+            while items := self._consumer.poll(10_000, 0.0):
+                self.processor.handle([value for _, value in items])
+            self.processor.finish()
+            self._consumer.close()
+        self.bus.close()
         self.store.close()
         log.info("runtime stopped: %s", self.processor.counters.as_dict())
