@@ -40,7 +40,9 @@ def raw_topic(record: Record) -> str:
 def open_bus(settings: Settings) -> Bus:
     """The bus BUS names: the in-process queue, or Kafka at KAFKA_BOOTSTRAP_SERVERS."""
     if settings.bus == "kafka":
-        return KafkaBus(settings.kafka_bootstrap_servers, partitions=settings.kafka_topic_partitions)
+        return KafkaBus(
+            settings.kafka_bootstrap_servers, partitions=settings.kafka_topic_partitions
+        )
     return MemoryBus()
 
 
