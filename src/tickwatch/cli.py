@@ -81,9 +81,18 @@ def run(
     web: Annotated[
         bool, typer.Option(help="Serve the dashboard on WEB_HOST:WEB_PORT while running")
     ] = True,
+    bus: Annotated[
+        str | None,
+        typer.Option(help="memory, or kafka: produce to KAFKA_BOOTSTRAP_SERVERS for Spark"),
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL of the store (e.g. postgresql://...)")
+    ] = None,
 ) -> None:
     """Run the pipeline: sources → engine → SQLite + Parquet, with a live status line."""
-    settings = _settings(data_dir=data_dir, source=source, sim_speed=speed, sim_seed=seed)
+    settings = _settings(
+        data_dir=data_dir, source=source, sim_speed=speed, sim_seed=seed, bus=bus, store_url=store
+    )
     # Live API clients are not wired yet: auto falls back to the simulator.
     settings = settings.model_copy(update={"data_dir": settings.data_dir / "simulated"})
     console.print(
