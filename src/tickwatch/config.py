@@ -104,6 +104,21 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="address the dashboard and API listen on")
     web_port: int = Field(8000, ge=0, le=65535, description="dashboard and API port (0: any free)")
 
+    # Alerts (webhook; off unless ALERT_WEBHOOK_URL is set)
+    alert_webhook_url: SecretStr | None = Field(
+        None, description="webhook that receives anomalies as JSON POSTs; empty = alerts off"
+    )
+    alert_format: Literal["json", "slack"] = Field(
+        "json", description="json = the anomaly row; slack = Slack incoming-webhook text"
+    )
+    alert_min_severity: Literal["low", "medium", "high"] = Field(
+        "high", description="lowest severity that is sent"
+    )
+    alert_cooldown_minutes: float = Field(
+        30, ge=0, description="per symbol: no second alert within this much market time"
+    )
+    alert_retries: int = Field(4, ge=1, le=10, description="attempts per alert (5xx, timeouts)")
+
     # Operations: checks and restarts (tickwatch check, Airflow DAGs)
     freshness_minutes: float = Field(
         15, gt=0, description="fail when no new window closed for this long (market hours aware)"

@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from tickwatch.alerts import WebhookNotifier
 from tickwatch.bus import Bus, Consumer
 from tickwatch.bus.kafka import KafkaBus
 from tickwatch.bus.memory import MemoryBus
 from tickwatch.config import Settings
-from tickwatch.model import RAW_CRYPTO_TICKS, RAW_STOCK_TICKS, AssetType
+from tickwatch.model import MARKET_ANOMALIES, RAW_CRYPTO_TICKS, RAW_STOCK_TICKS, AssetType
 from tickwatch.ops.supervise import Supervisor
 from tickwatch.processor import Counters, Processor, utc_now
 from tickwatch.sources import Record, Source
@@ -69,6 +70,13 @@ class Runtime:
         if self.embedded_engine:
             self._consumer = self.bus.subscribe([RAW_STOCK_TICKS, RAW_CRYPTO_TICKS])
         self._engine_done = threading.Event()
+        # Webhook alerts (off unless ALERT_WEBHOOK_URL) follow the embedded engine's anomalies.
+        self.notifier: WebhookNotifier | None = None
+        self._anomalies: Consumer | None = None
+        if self.embedded_engine:
+            self.notifier = WebhookNotifier.from_settings(settings, self.store.engine)
+            if self.notifier is not None:
+                self._anomalies = self.bus.subscribe([MARKET_ANOMALIES])
         self.web: WebServer | None = None
         if web:
             simulated = settings.data_dir.name == SIMULATED_DIR
@@ -83,6 +91,8 @@ class Runtime:
         if self.embedded_engine:
             self.processor.restore()
             self.supervisor.start("engine", self._consume)
+        if self.notifier is not None:
+            self.supervisor.start("alerts", self._alert)
         for source in self.sources:
             self.supervisor.start(f"source:{source.name}", lambda s=source: self._pump(s))
         if self.web is not None:
@@ -116,6 +126,13 @@ class Runtime:
                 self.lake.flush()
                 last_flush = time.monotonic()
 
+    def _alert(self) -> None:
+        """Send anomalies to the webhook (alerts.py) as the engine publishes them."""
+        assert self.notifier is not None and self._anomalies is not None
+        while not self.stop.is_set():
+            for _, anomaly in self._anomalies.poll(1000, 0.2):
+                self.notifier.notify(anomaly)
+
     def shutdown(self) -> None:
         """Stop sources, drain what they published, close open windows, flush and close."""
         self.stop.set()
@@ -127,6 +144,12 @@ class Runtime:
                 self.processor.handle([value for _, value in items])
             self.processor.finish()
             self._consumer.close()
+        if self.notifier is not None and self._anomalies is not None:
+            while items := self._anomalies.poll(1000, 0.0):
+                for _, anomaly in items:
+                    self.notifier.notify(anomaly)
+            self._anomalies.close()
+            self.notifier.close()
         self.bus.close()
         self.store.close()
         log.info("runtime stopped: %s", self.processor.counters.as_dict())
