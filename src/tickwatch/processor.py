@@ -22,6 +22,7 @@ from tickwatch.model import CLEAN_MARKET_DATA, MARKET_ANOMALIES, Anomaly, Reject
 from tickwatch.normalize import parse_tick, reject
 from tickwatch.sources import Record
 from tickwatch.store import ParquetLake, SqlStore
+from tickwatch.store.wal import TickLog
 
 log = logging.getLogger(__name__)
 
@@ -92,24 +93,50 @@ class Processor:
         lake: ParquetLake | None,
         bus: Bus | None = None,
         clock: Callable[[], datetime] = utc_now,
+        tick_log: TickLog | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.lake = lake
         self.bus = bus
         self.clock = clock
+        self.tick_log = tick_log
         self.engine = Engine(EngineConfig.from_settings(settings), clock)
         self.counters = Counters()
         self._pending: deque[_Pending] = deque()
         self._store_error: str | None = None
 
     def restore(self) -> int:
-        """Rebuild baselines from the store; returns the number of windows read."""
+        """Rebuild baselines from the store, then re-feed the tick log's open windows.
+
+        Returns the number of stored windows read. Logged ticks of windows that were stored
+        before the stop come back as late; they were counted the first time, so they are dropped.
+        """
         history = self.store.recent_windows(self.settings.lookback_windows)
         self.engine.restore(history)
         if history:
             log.info("restored baselines from %d stored windows", len(history))
+        if self.tick_log is not None:
+            logged = self.tick_log.read()
+            out = self.engine.process(logged)
+            out.late.clear()
+            self._emit(out, [], [])
+            if out.accepted:
+                log.info(
+                    "re-fed %d logged ticks of windows still open at the last stop", out.accepted
+                )
         return len(history)
+
+    def checkpoint(self) -> None:
+        """Flush the lake and shrink the tick log to the open windows' ticks.
+
+        Only when every closed window is in the store: the log must still hold the ticks of
+        any window whose write is held.
+        """
+        if self.lake is not None:
+            self.lake.flush()
+        if self.tick_log is not None and not self._pending:
+            self.tick_log.rewrite(self.engine.assembler.open_ticks())
 
     def handle(self, records: Sequence[Record]) -> EngineOutput:
         now = self.clock()
@@ -121,6 +148,8 @@ class Processor:
                 ticks.append(parse_tick(decode(record), now, skew))
             except InvalidTick as error:
                 rejected.append(reject(record, error, now))
+        if self.tick_log is not None:
+            self.tick_log.append(ticks)
         out = self.engine.process(ticks)
         self._emit(out, rejected, ticks)
         self.counters.ticks_in += len(records)
@@ -137,6 +166,8 @@ class Processor:
         self._emit(out, [], [])
         if self.lake is not None:
             self.lake.compact_all()
+        if self.tick_log is not None and not self._pending:
+            self.tick_log.rewrite([])
         return out
 
     @property

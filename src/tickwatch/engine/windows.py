@@ -105,6 +105,15 @@ class WindowAssembler:
             closed.extend(self._close(symbol, state, None))
         return closed
 
+    def open_ticks(self) -> list[Tick]:
+        """Every tick of every open window (what a restart would need to re-feed)."""
+        return [
+            tick
+            for state in self.symbols.values()
+            for items in state.open.values()
+            for _, _, tick in items
+        ]
+
     def restore(self, symbol: str, asset_type: AssetType, last_window_end: datetime) -> None:
         """Resume a symbol after a restart: windows up to `last_window_end` are closed."""
         state = self.symbols.setdefault(symbol, _SymbolState(asset_type))
@@ -113,9 +122,7 @@ class WindowAssembler:
 
     def _close(self, symbol: str, state: _SymbolState, watermark: int | None) -> list[ClosedWindow]:
         ready = sorted(
-            start
-            for start in state.open
-            if watermark is None or start + self.size <= watermark
+            start for start in state.open if watermark is None or start + self.size <= watermark
         )
         closed = []
         for start in ready:
