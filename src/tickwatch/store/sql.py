@@ -109,6 +109,8 @@ clean_market_data = Table(
     Column("volatility", Float),
     *_feature_columns,
     Index("ix_clean_window_start", "window_start"),
+    # dashboards split stocks from crypto over a time range
+    Index("ix_clean_asset_type_window_start", "asset_type", "window_start"),
 )
 
 market_anomalies = Table(
@@ -127,6 +129,9 @@ market_anomalies = Table(
     Column("detected_at", UtcDateTime, nullable=False),
     Index("ix_anomalies_window_start", "window_start"),
     Index("ix_anomalies_detected_at", "detected_at"),
+    # dashboards count anomalies per type and per severity over a time range
+    Index("ix_anomalies_type_window_start", "anomaly_type", "window_start"),
+    Index("ix_anomalies_severity_window_start", "severity", "window_start"),
 )
 
 dead_letters = Table(
@@ -157,9 +162,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def connect(url: str) -> Engine:
-    """An SQLAlchemy engine for `url`; SQLite files get WAL mode and their folder."""
+    """An SQLAlchemy engine for `url`; SQLite files get WAL mode and their folder.
+
+    A plain `postgresql://` URL means psycopg 3 (the driver tickwatch ships), not psycopg2.
+    """
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
