@@ -25,7 +25,11 @@ from tickwatch.config import Settings, load_settings
 from tickwatch.errors import TickwatchError
 from tickwatch.normalize import parse_time, tick_to_record
 from tickwatch.processor import Counters, Processor
-from tickwatch.runtime import SIMULATED_DIR, Runtime
+from tickwatch.runtime import SIMULATED_DIR, Runtime, open_bus, raw_topic
+from tickwatch.sources import Source
+from tickwatch.sources.alphavantage import AlphaVantageSource
+from tickwatch.sources.coingecko import CoinGeckoSource
+from tickwatch.sources.live import live_reachable, live_sources
 from tickwatch.sources.replay import ReplaySource, count_records
 from tickwatch.sources.simulate import MarketSimulator, SimulatedSource
 from tickwatch.store import ParquetLake, SqlStore
@@ -71,7 +75,7 @@ def run(
     data_dir: DataDir = None,
     source: Annotated[
         str | None,
-        typer.Option(help="auto (live APIs when reachable, else simulated) or simulate"),
+        typer.Option(help="auto (live APIs when reachable, else simulated), live or simulate"),
     ] = None,
     speed: Annotated[float | None, typer.Option(help="Simulator speed, x real time")] = None,
     seed: Annotated[int | None, typer.Option(help="Simulator random seed")] = None,
@@ -93,17 +97,29 @@ def run(
     settings = _settings(
         data_dir=data_dir, source=source, sim_speed=speed, sim_seed=seed, bus=bus, store_url=store
     )
-    # Live API clients are not wired yet: auto falls back to the simulator.
-    settings = settings.model_copy(update={"data_dir": settings.data_dir / "simulated"})
-    console.print(
-        Panel(
-            f"[bold]SIMULATED DATA[/] - no live market source is configured or reachable.\n"
-            f"Synthetic market (seed {settings.sim_seed}) at {settings.sim_speed:g}x real time, "
-            f"kept apart in {settings.data_dir}.",
-            style="bold yellow",
+    sources = _live_or_none(settings)
+    if sources is None:
+        settings = settings.model_copy(update={"data_dir": settings.data_dir / SIMULATED_DIR})
+        why = (
+            "--source simulate was chosen"
+            if settings.source == "simulate"
+            else "no live market API is reachable"
         )
-    )
-    runtime = Runtime(settings, [_simulated_source(settings)], web=web)
+        console.print(
+            Panel(
+                f"[bold]SIMULATED DATA[/] - {why}.\n"
+                f"Synthetic market (seed {settings.sim_seed}) at {settings.sim_speed:g}x real "
+                f"time, kept apart in {settings.data_dir}.",
+                style="bold yellow",
+            )
+        )
+        sources = [_simulated_source(settings)]
+    else:
+        console.print(
+            f"[bold green]LIVE DATA[/] from {', '.join(s.name for s in sources)}: "
+            f"{', '.join(settings.stock_symbols)} | {', '.join(settings.crypto_ids)}"
+        )
+    runtime = Runtime(settings, sources, web=web)
     stop = _graceful_stop()
     runtime.start()
     if runtime.web is not None:
@@ -120,6 +136,19 @@ def run(
         console.print("stopping: flushing buffered rows and closing open windows ...")
         runtime.shutdown()
     console.print(_summary(runtime.processor.counters))
+
+
+def _live_or_none(settings: Settings) -> list[Source] | None:
+    """Live sources for `--source live`, or for `auto` when an API answers; else None."""
+    if settings.source == "simulate":
+        return None
+    if settings.source == "auto" and not live_reachable(settings):
+        return None
+    try:
+        return live_sources(settings)
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
 
 
 def _simulated_source(settings: Settings) -> SimulatedSource:
@@ -162,6 +191,52 @@ def serve(
     server.run()
 
 
+@app.command()
+def produce(
+    market: Annotated[str, typer.Argument(help="stocks (Alpha Vantage) or crypto (CoinGecko)")],
+    once: Annotated[bool, typer.Option("--once", help="Poll each symbol once, then stop")] = False,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the ticks as JSON Lines (replay format) instead"),
+    ] = None,
+) -> None:
+    """Run one live source alone and publish its ticks to its raw topic on the bus."""
+    settings = _settings()
+    if market not in ("stocks", "crypto"):
+        console.print(f"[red]error:[/] market must be stocks or crypto, got {market!r}")
+        raise typer.Exit(2)
+    rounds = 1 if once else None
+    try:
+        producer: Source = (
+            AlphaVantageSource(settings, rounds=rounds)
+            if market == "stocks"
+            else CoinGeckoSource(settings, rounds=rounds, warm_start=not once)
+        )
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    stop = _graceful_stop()
+    bus = open_bus(settings)
+    count = 0
+    handle = out_file.open("wb") if out_file is not None else None
+    try:
+        for batch in producer.batches(stop):
+            for record in batch:
+                if handle is not None:
+                    handle.write(orjson.dumps(record) + b"\n")
+                else:
+                    key = str(record.get("symbol", "")) if isinstance(record, dict) else ""
+                    bus.publish(raw_topic(record), key, record)
+            count += len(batch)
+            console.print(f"{producer.name}: {len(batch)} ticks | {_source_health(producer)}")
+    finally:
+        if handle is not None:
+            handle.close()
+        bus.close()
+    where = str(out_file) if out_file is not None else "the bus"
+    console.print(f"{producer.name}: {count:,} ticks to {where} | {_source_health(producer)}")
+
+
 def _graceful_stop() -> threading.Event:
     """First SIGINT/SIGTERM asks for a clean stop; a second one exits at once."""
     stop = threading.Event()
@@ -187,7 +262,21 @@ def _status_line(c: Counters, runtime: Runtime) -> str:
         f"[dim]{datetime.now():%H:%M:%S}[/] market time {market} | ticks {c.ticks_in:,} | "
         f"windows {c.windows:,} | [bold]anomalies {c.anomaly_total:,}[/] (high {high}) | "
         f"late {c.late} | rejected {c.rejected} | dup {c.duplicates} | {tasks}"
+        + "".join(f" | {_source_health(s)}" for s in runtime.sources)
     )
+
+
+def _source_health(source: Source) -> str:
+    """One source's state, remaining call budget and, when unwell, why."""
+    h = source.health
+    style = {"ok": "green", "degraded": "yellow", "paused": "yellow", "down": "red"}
+    text = f"{source.name} [{style.get(h.state, 'dim')}]{h.state}[/]"
+    left = h.figures.get("remaining_calls_today")
+    if left is not None:
+        text += f" ({left} calls left today)"
+    if h.state in ("degraded", "paused", "down") and h.message:
+        text += f": {h.message[:100]}"
+    return text
 
 
 def _summary(c: Counters) -> Table:
@@ -332,6 +421,67 @@ def evaluate(
     out.print(table)
     if result.rejected:
         console.print(f"[yellow]{result.rejected:,} records rejected or late (not scored)[/]")
+
+
+@app.command()
+def check(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Checks or groups (pipeline, quality) to run; default: all read-only"),
+    ] = None,
+    data_dir: DataDir = None,
+    kafka: Annotated[
+        str | None, typer.Option(help="Kafka bootstrap host:port (distributed mode)")
+    ] = None,
+    topic_prefix: Annotated[str, typer.Option(help="Prefix of the Kafka topic names")] = "",
+    group: Annotated[
+        str | None, typer.Option(help="Kafka consumer group whose lag to measure")
+    ] = None,
+    checkpoint: Annotated[
+        list[Path] | None, typer.Option(help="Live stream checkpoint folder (repeatable)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON")] = False,
+) -> None:
+    """Run operations checks; a one-screen verdict, exit code 1 when any check fails.
+
+    Checks: see `tickwatch check --help` and the README's Operations section.
+    """
+    from tickwatch.ops.checks import DEFAULT_CHECKS, OpsContext, expand, run_checks, worst
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        selected = expand(names or DEFAULT_CHECKS)
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    ctx = OpsContext(
+        settings,
+        kafka_bootstrap=kafka,
+        topic_prefix=topic_prefix,
+        consumer_group=group,
+        live_checkpoints=tuple(checkpoint or ()),
+    )
+    logging.getLogger("tickwatch.ops").setLevel(logging.ERROR)  # the table says it all
+    try:
+        results = run_checks(selected, ctx)
+    finally:
+        ctx.close()
+    verdict = worst(results)
+    if as_json:
+        body = {"verdict": verdict.value, "checks": [r.as_dict() for r in results]}
+        out.print_json(orjson.dumps(body, default=str).decode())
+    else:
+        colour = {"ok": "green", "warn": "yellow", "fail": "red"}
+        table = Table(title=f"tickwatch check: [{colour[verdict.value]}]{verdict.value.upper()}[/]")
+        table.add_column("check")
+        table.add_column("verdict")
+        table.add_column("message", overflow="fold")
+        for r in results:
+            c = colour[r.verdict.value]
+            table.add_row(r.name, f"[{c}]{r.verdict.value}[/]", r.message)
+        out.print(table)
+    if verdict.value == "fail":
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":
