@@ -128,3 +128,29 @@ def test_crypto_outage_leaves_stocks_flowing(httpserver: HTTPServer, tmp_path: P
     )
     assert windows_by_symbol(tmp_path) == {"IBM": 4}
     assert "HTTP 503" in sources[1].health.message
+
+
+def test_produce_once_writes_the_replay_format(httpserver: HTTPServer, tmp_path: Path) -> None:
+    import orjson
+    from typer.testing import CliRunner
+
+    from tickwatch.cli import app
+
+    serve(httpserver, ["intraday_ibm.json"])
+    env = {
+        "ALPHA_VANTAGE_BASE_URL": httpserver.url_for("/query"),
+        "ALPHA_VANTAGE_API_KEY": "testkey",
+        "STOCK_SYMBOLS": "IBM",
+        "COINGECKO_BASE_URL": httpserver.url_for("/cg"),
+        "CRYPTO_IDS": "bitcoin,ethereum",
+        "DATA_DIR": str(tmp_path),
+    }
+    for market, expected in (("stocks", 4), ("crypto", 2)):
+        out = tmp_path / f"{market}.jsonl"
+        result = CliRunner().invoke(app, ["produce", market, "--once", "--out", str(out)], env=env)
+        assert result.exit_code == 0, result.output
+        records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+        assert len(records) == expected
+    assert records[0]["symbol"] == "bitcoin" and records[0]["volume"] is None
+    calls = [r[0].path for r in httpserver.log if r[0].method == "GET"]
+    assert calls == ["/query", "/cg/simple/price"]  # one call each; no warm start with --once
