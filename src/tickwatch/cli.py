@@ -431,14 +431,16 @@ def check(
     ] = None,
     data_dir: DataDir = None,
     kafka: Annotated[
-        str | None, typer.Option(help="Kafka bootstrap host:port (distributed mode)")
+        str | None,
+        typer.Option(help="Kafka bootstrap host:port [KAFKA_BOOTSTRAP_SERVERS if BUS=kafka]"),
     ] = None,
     topic_prefix: Annotated[str, typer.Option(help="Prefix of the Kafka topic names")] = "",
     group: Annotated[
-        str | None, typer.Option(help="Kafka consumer group whose lag to measure")
+        str | None, typer.Option(help="Kafka consumer group whose lag to measure [tickwatch]")
     ] = None,
     checkpoint: Annotated[
-        list[Path] | None, typer.Option(help="Live stream checkpoint folder (repeatable)")
+        list[Path] | None,
+        typer.Option(help="Live stream checkpoint (repeatable) [DATA_DIR/checkpoints/stream]"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON")] = False,
 ) -> None:
@@ -454,12 +456,12 @@ def check(
     except TickwatchError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    ctx = OpsContext(
+    ctx = OpsContext.from_settings(
         settings,
         kafka_bootstrap=kafka,
         topic_prefix=topic_prefix,
         consumer_group=group,
-        live_checkpoints=tuple(checkpoint or ()),
+        live_checkpoints=tuple(checkpoint) if checkpoint else None,
     )
     logging.getLogger("tickwatch.ops").setLevel(logging.ERROR)  # the table says it all
     try:

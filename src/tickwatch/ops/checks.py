@@ -11,6 +11,7 @@ result naming the check, so one broken check never hides the others.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -20,9 +21,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
 from tickwatch.config import Settings
 from tickwatch.errors import CheckFailed, ConfigError
 from tickwatch.ops.supervise import TaskStatus
+from tickwatch.store.sql import connect
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +67,22 @@ class CheckResult:
         }
 
 
-def ok(message: str, **figures: Any) -> tuple[Verdict, str, dict[str, Any]]:
+Outcome = tuple[Verdict, str, dict[str, Any]]
+
+
+def ok(message: str, **figures: Any) -> Outcome:
     return Verdict.OK, message, figures
 
 
-def warn(message: str, **figures: Any) -> tuple[Verdict, str, dict[str, Any]]:
+def warn(message: str, **figures: Any) -> Outcome:
     return Verdict.WARN, message, figures
 
 
-def fail(message: str, **figures: Any) -> tuple[Verdict, str, dict[str, Any]]:
+def fail(message: str, **figures: Any) -> Outcome:
     return Verdict.FAIL, message, figures
+
+
+LIVE_CHECKPOINT = "stream"  # DATA_DIR/checkpoints/stream: the stream job's checkpoint
 
 
 @dataclass
@@ -91,11 +102,42 @@ class OpsContext:
     consumer_group: str | None = None
     tasks: dict[str, TaskStatus] | None = None
     live_checkpoints: tuple[Path, ...] = ()
+    _engine: Engine | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
             raise ConfigError(f"checks need an aware UTC 'now', got naive {self.now}")
         self.now = self.now.astimezone(UTC)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> OpsContext:
+        """The context for this deployment: Kafka when BUS=kafka, the consumer group the
+        runtime's Kafka consumer uses, and the stream job's checkpoint under DATA_DIR
+        (`DATA_DIR/checkpoints/stream`, see LIVE_CHECKPOINT); `overrides` win."""
+        kafka = settings.bus == "kafka"
+        values: dict[str, Any] = {
+            "kafka_bootstrap": settings.kafka_bootstrap_servers if kafka else None,
+            "consumer_group": "tickwatch" if kafka else None,
+            "live_checkpoints": (settings.data_dir / "checkpoints" / LIVE_CHECKPOINT,),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(settings, **values)
+
+    @property
+    def distributed(self) -> bool:
+        return self.kafka_bootstrap is not None
+
+    @property
+    def engine(self) -> Engine:
+        """The store's engine (opened on first use; no tables are created by a check)."""
+        if self._engine is None:
+            self._engine = connect(self.settings.database_url)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
     @property
     def checkpoint_root(self) -> Path:
@@ -110,7 +152,7 @@ class OpsContext:
         return self.settings.data_dir / "reports"
 
 
-CheckFunction = Callable[[OpsContext], tuple[Verdict, str, dict[str, Any]]]
+CheckFunction = Callable[[OpsContext], Outcome]
 
 
 @dataclass(frozen=True)
@@ -137,13 +179,37 @@ def check(name: str, group: str, description: str) -> Callable[[CheckFunction], 
 
 
 def _load_all() -> None:
-    # the check modules register themselves on import
-    from tickwatch.ops import health, quality  # noqa: F401
+    # the check modules register themselves on import, in this order
+    for module in ("health", "counts", "quality", "checkpoints"):
+        importlib.import_module(f"tickwatch.ops.{module}")
 
 
 def checks(group: str | None = None) -> list[Check]:
     _load_all()
     return [c for c in REGISTRY.values() if group is None or c.group == group]
+
+
+# Checks that act (remove files, write a report) run only when named.
+ACTING = frozenset({"checkpoints", "quality-report"})
+DEFAULT_CHECKS = ("pipeline", "quality")
+
+
+def expand(names: Iterable[str]) -> list[str]:
+    """Check names from names and group names (`pipeline`, `quality`, `all`), in registry
+    order, each once; a group leaves out the acting checks, which run only when named."""
+    _load_all()
+    wanted: list[str] = []
+    for name in names:
+        if name in REGISTRY:
+            found = [name]
+        elif name in ("pipeline", "quality", "all"):
+            group = None if name == "all" else name
+            found = [c.name for c in checks(group) if c.name not in ACTING]
+        else:
+            known = ", ".join(["pipeline", "quality", "all", *REGISTRY])
+            raise ConfigError(f"no check or group named {name!r}; known: {known}")
+        wanted += [n for n in found if n not in wanted]
+    return wanted
 
 
 def run_check(name: str, ctx: OpsContext) -> CheckResult:
@@ -156,8 +222,15 @@ def run_check(name: str, ctx: OpsContext) -> CheckResult:
     started = time.perf_counter()
     try:
         verdict, message, figures = entry.function(ctx)
+    except SQLAlchemyError as exc:
+        log.debug("check %s: store query failed", name, exc_info=True)
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        verdict, message, figures = fail(
+            f"store query failed: {cause}; is the store up and initialised (`tickwatch run` "
+            "creates the tables)?"
+        )
     except Exception as exc:  # a broken check is a failed check, never a crashed report
-        log.exception("check %s raised", name)
+        log.warning("check %s raised", name, exc_info=True)
         verdict, message, figures = fail(f"check raised {type(exc).__name__}: {exc}")
     result = CheckResult(name, verdict, message, figures, time.perf_counter() - started)
     log.log(
