@@ -1,0 +1,2 @@
+-- Airflow's metadata database, beside tickwatch's (run once, when the volume is first created).
+CREATE DATABASE airflow;
