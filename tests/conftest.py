@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.ledger import LEDGER, Ledger
 from tests.services import KafkaBroker, Postgres, drop_database, fresh_database
 from tickwatch.model import AssetType, Tick
 
@@ -75,3 +76,10 @@ def kafka_bootstrap() -> Iterator[str]:
         yield broker.start()
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def ledger() -> Iterator[Ledger]:
+    """Where fault and bad-input tests record their outcome (docs/RELIABILITY.md)."""
+    yield LEDGER
+    LEDGER.write()
