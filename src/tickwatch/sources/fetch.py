@@ -41,6 +41,9 @@ from tenacity import (
 from tickwatch.errors import RateLimited, SourceError
 
 log = logging.getLogger(__name__)
+# httpx logs every request URL at INFO, query string included, and the Alpha Vantage key travels
+# in the query string: keep httpx's own log to warnings so the key never reaches a log.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class Stopped(Exception):
