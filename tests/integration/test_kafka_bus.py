@@ -164,9 +164,11 @@ def test_producer_buffers_while_the_broker_is_down_and_loses_nothing(
         assert bus.failed == 0
         bus.close()
 
-        consumer = KafkaBus(bootstrap, group="outage-check").subscribe([RAW_CRYPTO_TICKS])
+        reader = KafkaBus(bootstrap, group="outage-check")
+        consumer = reader.subscribe([RAW_CRYPTO_TICKS])
         items = drain(consumer, 300)
         consumer.close()
+        reader.close()
         seqs = sorted(orjson.loads(value)["seq"] for _, value in items)
         assert seqs == list(range(300))  # every message once: none lost, none duplicated
     finally:

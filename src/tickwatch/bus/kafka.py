@@ -193,7 +193,12 @@ class KafkaBus:
         self.bootstrap_servers = bootstrap_servers
         self.group = group
         self.prefix = topic_prefix
-        self._base = {"bootstrap.servers": bootstrap_servers, **(client_config or {})}
+        # librdkafka's own log lines go to this module's logger, not straight to stderr
+        self._base = {
+            "bootstrap.servers": bootstrap_servers,
+            "logger": log,
+            **(client_config or {}),
+        }
         self._down_since: float | None = None
         self._lock = threading.Lock()
         self.delivered = 0
