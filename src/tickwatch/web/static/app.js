@@ -286,8 +286,8 @@ function renderMultiples(windows, anomalies) {
     }
     series.push(...anomalyMarks(marks));
     const grids = big ? [{ left: 70, right: 20, top: 36, height: "62%" }, { left: 70, right: 20, top: "80%", bottom: 24 }] : [{ left: 60, right: 12, top: 44, bottom: 22 }];
-    const xAxes = big ? [Object.assign({ type: "time", gridIndex: 0 }, AXIS), Object.assign({ type: "time", gridIndex: 1, axisLabel: { show: false } }, AXIS)] : [Object.assign({ type: "time" }, AXIS)];
-    const yAxes = big ? [Object.assign({ type: "value", scale: true, gridIndex: 0 }, AXIS), Object.assign({ type: "value", gridIndex: 1, axisLabel: { show: false }, splitLine: { show: false } }, AXIS)] : [Object.assign({ type: "value", scale: true, splitNumber: 3 }, AXIS)];
+    const xAxes = big ? [Object.assign({ type: "time", gridIndex: 0 }, AXIS), Object.assign({}, AXIS, { type: "time", gridIndex: 1, axisLabel: { show: false } })] : [Object.assign({ type: "time" }, AXIS)];
+    const yAxes = big ? [Object.assign({ type: "value", scale: true, gridIndex: 0 }, AXIS), Object.assign({}, AXIS, { type: "value", gridIndex: 1, axisLabel: { show: false }, splitLine: { show: false } })] : [Object.assign({ type: "value", scale: true, splitNumber: 3 }, AXIS)];
     const last = rows[rows.length - 1];
     const c = echarts.init(div);
     state.charts[div.id] = c;
