@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 TIMEOUT = 5.0
@@ -54,10 +54,12 @@ def cluster(bootstrap: str, timeout: float = TIMEOUT) -> ClusterInfo:
     """Brokers and topics; raises KafkaException when no broker answers within `timeout`."""
     admin = AdminClient(_config(bootstrap))
     metadata = admin.list_topics(timeout=timeout)
+    # A topic being created may still report LEADER_NOT_AVAILABLE: it exists all the same.
     topics = {
         name: len(topic.partitions)
         for name, topic in metadata.topics.items()
-        if not name.startswith("__") and topic.error is None
+        if not name.startswith("__")
+        and (topic.error is None or topic.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART)
     }
     return ClusterInfo(len(metadata.brokers), topics)
 
