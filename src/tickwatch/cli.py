@@ -50,13 +50,27 @@ DataDir = Annotated[
 ]
 
 
-def _setup_logging(level: str) -> None:
+class _MaskSecrets(logging.Filter):
+    """Replaces configured secrets in every log line (a URL with a key, an error message)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+def _setup_logging(level: str, secrets: list[str] | None = None) -> None:
+    handler = RichHandler(console=console, show_path=False, rich_tracebacks=True)
+    handler.addFilter(_MaskSecrets(secrets or []))
     logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        datefmt="%H:%M:%S",
-        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=True)],
-        force=True,
+        level=level, format="%(message)s", datefmt="%H:%M:%S", handlers=[handler], force=True
     )
 
 
@@ -66,7 +80,7 @@ def _settings(**overrides: Any) -> Settings:
     except TickwatchError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    _setup_logging(settings.log_level)
+    _setup_logging(settings.log_level, settings.secret_values())
     return settings
 
 

@@ -172,6 +172,17 @@ class Settings(BaseSettings):
             )
         return self
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret (keys, passwords, the password in STORE_URL), for masking."""
+        values = [
+            value.get_secret_value()
+            for value in self.__dict__.values()
+            if isinstance(value, SecretStr)
+        ]
+        if self.store_url and "@" in self.store_url and ":" in self.store_url.split("@")[0]:
+            values.append(self.store_url.split("@")[0].rsplit(":", 1)[1])
+        return [v for v in values if len(v) >= 4 and v != "demo"]
+
     @property
     def window(self) -> timedelta:
         return timedelta(minutes=self.window_minutes)

@@ -23,11 +23,12 @@ from tickwatch.ops.supervise import Supervisor
 from tickwatch.processor import Counters, Processor, utc_now
 from tickwatch.sources import Record, Source
 from tickwatch.store import ParquetLake, SqlStore
+from tickwatch.store.wal import TickLog
 from tickwatch.web import WebServer, create_app
 
 log = logging.getLogger(__name__)
 
-LAKE_FLUSH_SECONDS = 30.0
+CHECKPOINT_SECONDS = 30.0  # lake flush and tick-log trim
 SIMULATED_DIR = "simulated"  # simulated runs keep their data in DATA_DIR/simulated
 
 
@@ -64,7 +65,8 @@ class Runtime:
         self.embedded_engine = settings.bus == "memory"
         self.store = SqlStore(settings.database_url)
         self.lake = ParquetLake(settings.data_dir / "lake")
-        self.processor = Processor(settings, self.store, self.lake, self.bus, clock)
+        self.tick_log = TickLog(settings.data_dir / "ticks.wal")
+        self.processor = Processor(settings, self.store, self.lake, self.bus, clock, self.tick_log)
         self.supervisor = Supervisor(self.stop)
         self._consumer: Consumer | None = None
         if self.embedded_engine:
@@ -122,8 +124,8 @@ class Runtime:
                 self.processor.handle([value for _, value in items])
             else:
                 self.processor.retry()
-            if time.monotonic() - last_flush > LAKE_FLUSH_SECONDS:
-                self.lake.flush()
+            if time.monotonic() - last_flush > CHECKPOINT_SECONDS:
+                self.processor.checkpoint()
                 last_flush = time.monotonic()
 
     def _alert(self) -> None:
@@ -151,5 +153,6 @@ class Runtime:
             self._anomalies.close()
             self.notifier.close()
         self.bus.close()
+        self.tick_log.close()
         self.store.close()
         log.info("runtime stopped: %s", self.processor.counters.as_dict())
