@@ -101,9 +101,11 @@ def parse_tick(record: Mapping[str, Any], ingest_time: datetime, max_skew: timed
     if event_time < EPOCH:
         raise InvalidTick(f"event_time before 1970: {event_time.isoformat()}")
     if event_time > ingest_time + max_skew:
+        # no ingest time in the reason: it is the wall clock for most records, and a reason
+        # must be stable so that replaying a file twice keeps one dead letter per record
         raise InvalidTick(
             f"event_time {event_time.isoformat()} is in the future "
-            f"(ingested {ingest_time.isoformat()})"
+            f"(more than {max_skew.total_seconds():g}s after its ingest time)"
         )
 
     bar = [_price(record, name) for name in _BAR_FIELDS]
@@ -114,7 +116,9 @@ def parse_tick(record: Mapping[str, Any], ingest_time: datetime, max_skew: timed
         open_, high, low, close = bar
         assert open_ is not None and high is not None and low is not None and close is not None
         if not low <= min(open_, close) <= max(open_, close) <= high:
-            raise InvalidTick(f"impossible bar: low {low} / open {open_} / close {close} / high {high}")
+            raise InvalidTick(
+                f"impossible bar: low {low} / open {open_} / close {close} / high {high}"
+            )
         price = close if price is None else price
     if price is None:
         raise InvalidTick("missing field price")

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tickwatch.errors import InvalidTick, SourceError
@@ -44,9 +45,20 @@ def read_records(path: Path) -> Iterator[Record]:
             yield from csv.DictReader(handle)
     elif suffix == ".parquet":
         for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH):
-            yield from batch.to_pylist()
+            yield from _utc_timestamps(batch).to_pylist()
     else:
         raise SourceError(f"{path}: unknown file type {suffix!r}; use .jsonl, .csv or .parquet")
+
+
+def _utc_timestamps(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Parquet timestamps without a zone are UTC by Arrow's convention: say so explicitly."""
+    columns = [
+        column.cast(pa.timestamp(column.type.unit, tz="UTC"))
+        if pa.types.is_timestamp(column.type) and column.type.tz is None
+        else column
+        for column in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def count_records(path: Path) -> int:
