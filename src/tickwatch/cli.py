@@ -136,7 +136,7 @@ def run(
     runtime = Runtime(settings, sources, web=web)
     stop = _graceful_stop()
     runtime.start()
-    if runtime.web is not None:
+    if runtime.web is not None and runtime.web.wait_started():
         console.print(f"dashboard: [bold]{runtime.web.url}[/] (API docs at /docs)")
     began = time.monotonic()
     try:
