@@ -7,6 +7,7 @@ silently, so it is turned into `WebError` and the supervisor records it and retr
 from __future__ import annotations
 
 import logging
+import time
 
 import uvicorn
 from fastapi import FastAPI
@@ -33,6 +34,13 @@ class WebServer:
         if self.server.started and self.server.servers:
             port = self.server.servers[0].sockets[0].getsockname()[1]
         return f"http://{self.host}:{port}"
+
+    def wait_started(self, timeout: float = 5.0) -> bool:
+        """Block until the socket listens (so `url` shows the real port when WEB_PORT=0)."""
+        deadline = time.monotonic() + timeout
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return bool(self.server.started)
 
     def run(self) -> None:
         """Serve until `stop()`; blocking (call it in a thread or as the main loop)."""
