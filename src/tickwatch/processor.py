@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -72,8 +73,8 @@ class Counters:
         }
 
 
-def decode(record: Record) -> Record:
-    """Bytes (a line or a bus message) to a mapping; the bytes stay as they are if malformed."""
+def decode(record: Record) -> Mapping[str, Any]:
+    """Bytes (a line or a bus message) to a mapping; InvalidTick if they are not a JSON object."""
     if isinstance(record, bytes):
         try:
             value = orjson.loads(record)

@@ -7,6 +7,7 @@ restarted with backoff while the rest keeps running.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -96,7 +97,7 @@ class Runtime:
         if self.notifier is not None:
             self.supervisor.start("alerts", self._alert)
         for source in self.sources:
-            self.supervisor.start(f"source:{source.name}", lambda s=source: self._pump(s))
+            self.supervisor.start(f"source:{source.name}", functools.partial(self._pump, source))
         if self.web is not None:
             self.supervisor.start("web", self.web.run)
         log.info(
