@@ -82,7 +82,7 @@ class ZScoreDetector:
 
 def make_detector(name: str, lookback: int, min_history: int) -> Detector:
     """The detector chosen by the DETECTOR setting."""
-    # Imported here: the seasonal detector builds on ZScoreSeries from this module.
+    # Imported here: both build on ZScoreSeries from this module.
     from tickwatch.engine.robust import RobustDetector
     from tickwatch.engine.seasonal import SeasonalDetector
 

@@ -37,23 +37,22 @@ Iglewicz & Hoaglin, "How to Detect and Handle Outliers", 1993.
 from __future__ import annotations
 
 import statistics
-from collections import deque
 from datetime import datetime
 
+from tickwatch.engine.detectors import ZScoreDetector, ZScoreSeries
 from tickwatch.model import NO_SCORE, AssetType, Feature, Score
 
 MAD_SCALE = 1.4826
 MEAN_AD_SCALE = 1.253314
 
 
-class RobustSeries:
-    """Median / scaled-MAD score over the previous `lookback` windows of one series."""
+class RobustSeries(ZScoreSeries):
+    """Median / scaled-MAD score over the previous `lookback` windows of one series.
 
-    __slots__ = ("history", "min_history")
+    The history (and `learn_one`) is the z-score's; only the statistics differ.
+    """
 
-    def __init__(self, lookback: int, min_history: int) -> None:
-        self.history: deque[float | None] = deque(maxlen=lookback)
-        self.min_history = min_history
+    __slots__ = ()
 
     def score_one(self, value: float | None, at: datetime) -> Score:
         values = [v for v in self.history if v is not None]
@@ -68,18 +67,11 @@ class RobustSeries:
             return Score(center, scale, None)
         return Score(center, scale, (value - center) / scale)
 
-    def learn_one(self, value: float | None, at: datetime) -> None:
-        self.history.append(value)
 
-
-class RobustDetector:
+class RobustDetector(ZScoreDetector):
     """`DETECTOR=robust`: the same lookback and minimum history as `zscore`, robust statistics."""
 
     name = "robust"
-
-    def __init__(self, lookback: int = 20, min_history: int = 5) -> None:
-        self.lookback = lookback
-        self.min_history = min_history
 
     def series(self, symbol: str, asset_type: AssetType, feature: Feature) -> RobustSeries:
         return RobustSeries(self.lookback, self.min_history)
