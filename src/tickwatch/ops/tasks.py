@@ -65,7 +65,7 @@ def summary_task(
         verdicts[name] = result["verdict"] if isinstance(result, dict) else "fail"
     restarted = [service for task_id, service in restart_ids.items() if pull(task_id)]
     failed = [name for name, verdict in verdicts.items() if verdict == "fail"]
-    body = {"verdicts": verdicts, "failed": failed, "restarted": restarted}
+    body: dict[str, Any] = {"verdicts": verdicts, "failed": failed, "restarted": restarted}
     log.info("pipeline summary: %s", body)
     if failed:
         done = f"; restarted {', '.join(restarted)}" if restarted else ""
