@@ -44,6 +44,8 @@ ARGS = [
     "--no-first-run",
 ]
 START = datetime(2024, 3, 4, tzinfo=UTC)
+PIPELINE_CLOCK = START + timedelta(days=1)  # detection time of the seeded anomalies
+DETECTED_LIVE = PIPELINE_CLOCK + timedelta(minutes=1)  # fixed, so screenshots are reproducible
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data = tmp_path_factory.mktemp("e2e") / "simulated"
     settings = Settings(data_dir=data, store_url=None)
     store = SqlStore(settings.database_url)
-    processor = Processor(settings, store, None, clock=lambda: START + timedelta(days=1))
+    processor = Processor(settings, store, None, clock=lambda: PIPELINE_CLOCK)
     simulator = MarketSimulator(settings.stock_symbols, settings.crypto_ids, 7)
     for ticks in simulator.windows(START, START + timedelta(days=1)):
         processor.handle([tick_to_record(t) for t in ticks])
@@ -85,7 +87,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, reduced_motion="reduce")
     page = context.new_page()
     errors: list[str] = []
 
@@ -173,7 +175,7 @@ def test_anomaly_alerts_live_row(page: Page, base_url: str, settings: Settings) 
     start = datetime.fromisoformat(newest(settings))
     fresh = Anomaly(
         "bitcoin", AssetType.CRYPTO, start, start + timedelta(minutes=5),
-        AnomalyType.VOLUME_SURGE, 99.0, 3.0, 2.0, 48.0, Severity.HIGH, datetime.now(UTC),
+        AnomalyType.VOLUME_SURGE, 99.0, 3.0, 2.0, 48.0, Severity.HIGH, DETECTED_LIVE,
     )  # fmt: skip
     store = SqlStore(settings.database_url)
     store.write([], [fresh])

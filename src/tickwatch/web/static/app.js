@@ -293,8 +293,8 @@ function renderMultiples(windows, anomalies) {
     state.charts[div.id] = c;
     c.setOption({
       backgroundColor: "transparent", useUTC: true, animation: false,
-      title: { text: `${sym}  ${fmtPrice(last.close)}`, subtext: marks.length ? `${marks.length} anomalies` : "", left: 10, top: 4, itemGap: 2,
-        textStyle: { color: "#e6e9ef", fontSize: 13 }, subtextStyle: { color: "#8b95a7", fontSize: 11 } },
+      title: { text: `${sym}  {p|${fmtPrice(last.close)}}  {n|${marks.length ? marks.length + " anomalies" : ""}}`, left: 10, top: 8,
+        textStyle: { color: "#e6e9ef", fontSize: 13, rich: { p: { color: "#e6e9ef", fontSize: 13, fontWeight: 700 }, n: { color: "#8b95a7", fontSize: 11 } } } },
       tooltip: Object.assign({ trigger: big ? "axis" : "item" }, TOOLTIP),
       axisPointer: big ? { link: [{ xAxisIndex: "all" }] } : undefined,
       dataZoom: big ? [{ type: "inside", xAxisIndex: [0, 1] }] : [],
