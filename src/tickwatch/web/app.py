@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from tickwatch import __version__
+from tickwatch.bus.memory import MemoryBus
 from tickwatch.config import Settings
 from tickwatch.model import AnomalyType, Severity
 from tickwatch.processor import utc_now
@@ -97,7 +98,8 @@ def create_app(
 ) -> FastAPI:
     """The app over `settings.database_url`; `pipeline` is the running runtime, if any.
 
-    With a pipeline, the live stream follows its bus; without one it polls the store.
+    With an embedded pipeline, the live stream follows its in-process bus; otherwise (no
+    pipeline, or Kafka, where the Spark job detects and writes the store) it polls the store.
     """
     store = SqlStore(settings.database_url)
     reader = Reader(store.engine)
@@ -109,7 +111,7 @@ def create_app(
         hub.bind(asyncio.get_running_loop())
         stop = threading.Event()
         task = None
-        if pipeline is not None:
+        if pipeline is not None and isinstance(pipeline.bus, MemoryBus):
             follow_bus(pipeline.bus, hub, stop)
         else:
             task = asyncio.create_task(poll_store(reader, hub, poll_seconds))
