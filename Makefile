@@ -8,7 +8,7 @@ CACHE := $(CURDIR)/.cache
 export PIP_CACHE_DIR := $(CACHE)/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install system-deps run test lint format bench clean
+.PHONY: install system-deps run test lint format bench clean airflow
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,9 @@ run: install
 
 system-deps:
 	bash scripts/install-system-deps.sh
+
+airflow:  # Apache Airflow 3 in its own venv (.venv-airflow), tickwatch installed into it
+	bash scripts/airflow.sh install
 
 test: install system-deps
 	$(BIN)/pytest
