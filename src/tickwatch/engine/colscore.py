@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from tickwatch.engine.exactsum import fsum_last_axis, segment_fsum
+from tickwatch.engine.exactsum import fsum_first_axis, segment_fsum
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -53,15 +53,18 @@ def summarize(
     gid = np.cumsum(new) - 1
 
     is_bar = ~np.isnan(bar[0])
-    n_obs = np.where(is_bar, 4, 1)
-    obs_tick = np.repeat(np.arange(m), n_obs)
-    tick_first_obs = np.zeros(m, np.int64)
-    np.cumsum(n_obs[:-1], out=tick_first_obs[1:])
-    slot = np.arange(len(obs_tick)) - tick_first_obs[obs_tick]
-    ohlc = np.stack(bar, axis=1)
-    obs = np.where(is_bar[obs_tick], ohlc[obs_tick, np.minimum(slot, 3)], price[obs_tick])
-    obs_gid = gid[obs_tick]
-    obs_firsts = tick_first_obs[firsts]
+    if is_bar.any():
+        n_obs = np.where(is_bar, 4, 1)
+        obs_tick = np.repeat(np.arange(m), n_obs)
+        tick_first_obs = np.zeros(m, np.int64)
+        np.cumsum(n_obs[:-1], out=tick_first_obs[1:])
+        slot = np.arange(len(obs_tick)) - tick_first_obs[obs_tick]
+        ohlc = np.stack(bar, axis=1)
+        obs = np.where(is_bar[obs_tick], ohlc[obs_tick, np.minimum(slot, 3)], price[obs_tick])
+        obs_gid = gid[obs_tick]
+        obs_firsts = tick_first_obs[firsts]
+    else:
+        obs, obs_gid, obs_firsts = price, gid, firsts
     obs_count = np.bincount(obs_gid, minlength=groups)
     obs_last = obs_firsts + obs_count - 1
 
@@ -131,15 +134,15 @@ def score(
     rank = np.arange(g) - first[owner]
     pos = offsets[owner] + lookback + rank
     flat[:, pos] = values
-    base = flat[:, (pos - lookback)[:, None] + np.arange(lookback)]  # (3, G, lookback)
+    base = flat[:, np.arange(lookback)[:, None] + (pos - lookback)].transpose(1, 0, 2)
     new_history = flat[:, offsets[:, None] + counts[:, None] + np.arange(lookback)]
 
-    present = ~np.isnan(base)
-    count = present.sum(axis=-1)
+    present = ~np.isnan(base)  # base is (lookback, 3, G): term k of every baseline
+    count = present.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = fsum_last_axis(np.where(present, base, 0.0)) / count
-        squares = np.where(present, _py_square(base - mean[..., None]), 0.0)
-        std = np.sqrt(fsum_last_axis(squares) / (count - 1))
+        mean = fsum_first_axis(np.where(present, base, 0.0)) / count
+        squares = np.where(present, _py_square(base - mean), 0.0)
+        std = np.sqrt(fsum_first_axis(squares) / (count - 1))
         enough = count >= min_history
         mean = np.where(enough, mean, np.nan)
         std = np.where(enough, std, np.nan)

@@ -191,7 +191,7 @@ class ColumnarEngine:
         self, batch: TickBatch, sym: I32, src: I32, event: I64, start: I64, out: ColumnarOutput
     ) -> npt.NDArray[np.bool_]:
         """Accepted-tick mask; updates each symbol's max event; fills late and duplicates."""
-        order = np.argsort(sym, kind="stable")
+        order = _stable_order(sym)
         s, e = sym[order], event[order]
         first = np.ones(len(s), bool)
         first[1:] = s[1:] != s[:-1]
@@ -313,20 +313,18 @@ class ColumnarEngine:
         self._open = {c: pool[c][~closing] for c in _OPEN_COLUMNS}
         if not closing.any():
             return
-        done = {c: pool[c][closing] for c in _OPEN_COLUMNS}
-        sym = done["sym"].astype(np.int32)
-        src = done["src"].astype(np.int32)
-        event = done["event"].astype(np.int64)
-        self._keep(sym, src, event)
-        start = event - event % self.size
-        source_rank = np.argsort(np.argsort(np.array(self.sources, dtype=object)))
-        order = np.lexsort((source_rank[src], event, start, sym))
+        rows = np.flatnonzero(closing)
+        sym, event = pool["sym"][rows], pool["event"][rows]
+        self._keep(sym, pool["src"][rows], event)  # type: ignore[arg-type]
+        rows = rows[self._observation_order(sym, pool["src"][rows], event)]  # type: ignore[arg-type]
+        sym, event = pool["sym"][rows], pool["event"][rows]
+        bar = tuple(pool[c][rows] for c in ("open", "high", "low", "close"))
         windows = summarize(
-            sym[order],
-            start[order],
-            done["price"][order].astype(np.float64),
-            done["volume"][order].astype(np.float64),
-            tuple(done[c][order].astype(np.float64) for c in ("open", "high", "low", "close")),  # type: ignore[arg-type]
+            sym,  # type: ignore[arg-type]
+            event - event % self.size,  # type: ignore[operator]
+            pool["price"][rows],  # type: ignore[arg-type]
+            pool["volume"][rows],  # type: ignore[arg-type]
+            bar,  # type: ignore[arg-type]
         )
         values = windows.features()
         scores, history = score(windows.sym, values, self._history[np.unique(windows.sym)], self.config.min_history)
@@ -340,6 +338,22 @@ class ColumnarEngine:
         out._size = self.size
         if out.severity.any():
             out.detected_at = self.clock()
+
+    def _observation_order(self, sym: I32, src: I32, event: I64) -> npt.NDArray[np.intp]:
+        """Order by symbol, event time, source name (window start follows event time).
+
+        Ticks usually come sorted by event time already; then a stable radix sort on the
+        symbol is enough. Same-instant ticks of several sources fall back to a full lexsort.
+        """
+        if len(event) > 1 and bool(np.all(event[1:] >= event[:-1])):
+            order = _stable_order(sym)
+        else:
+            order = np.lexsort((event, sym))
+        s, e = sym[order], event[order]
+        if len(self.sources) > 1 and bool(np.any((s[1:] == s[:-1]) & (e[1:] == e[:-1]))):
+            rank = np.argsort(np.argsort(np.array(self.sources, dtype=object)))
+            order = np.lexsort((rank[src], event, sym))
+        return order
 
     # -- duplicate memory ----------------------------------------------------------------------
 
@@ -369,10 +383,12 @@ class ColumnarEngine:
     # -- names ---------------------------------------------------------------------------------
 
     def _symbol_ids(self, batch: TickBatch) -> I32:
-        codes, firsts = np.unique(batch.symbol_code, return_index=True)
+        firsts = np.full(len(batch.symbols), -1, np.int64)
+        firsts[batch.symbol_code[::-1]] = np.arange(len(batch) - 1, -1, -1)  # first row wins
         ids = np.zeros(len(batch.symbols), np.int32)
-        for code, row in zip(codes.tolist(), firsts.tolist(), strict=True):
-            ids[code] = self._symbol_id(batch.symbols[code], int(batch.asset_code[row]))
+        for code, row in enumerate(firsts.tolist()):
+            if row >= 0:
+                ids[code] = self._symbol_id(batch.symbols[code], int(batch.asset_code[row]))
         return ids[batch.symbol_code]
 
     def _symbol_id(self, name: str, asset: int) -> int:
@@ -398,6 +414,13 @@ class ColumnarEngine:
             i = self._src_index[name] = len(self.sources)
             self.sources.append(name)
         return i
+
+
+def _stable_order(keys: I32) -> npt.NDArray[np.intp]:
+    """Stable argsort of small non-negative ints (numpy radix-sorts 16-bit keys)."""
+    if len(keys) and int(keys.max()) < 2**15:
+        return np.argsort(keys.astype(np.int16), kind="stable")
+    return np.argsort(keys, kind="stable")
 
 
 def _segment_cummax(values: I64, first: npt.NDArray[np.bool_]) -> I64:
