@@ -489,3 +489,21 @@ def test_kafka_down_fails_with_the_fix(settings: Settings):
         result, message, _ = verdict(name, ctx)
         assert result is Verdict.FAIL, name
         assert "does not answer" in message and "127.0.0.1:9" in message
+
+
+def test_web_health_checks_endpoint(settings: Settings, store: SqlStore):
+    from fastapi.testclient import TestClient
+
+    from tickwatch.web.app import create_app
+
+    seed(store, OPEN)
+    with TestClient(create_app(settings, clock=lambda: OPEN)) as client:
+        body = client.get("/health/checks").json()
+        assert body["verdict"] == "ok"
+        assert [c["name"] for c in body["checks"]][:2] == ["kafka", "store"]
+    later = OPEN + timedelta(minutes=20)
+    with TestClient(create_app(settings, clock=lambda: later)) as client:
+        response = client.get("/health/checks", params={"name": ["freshness"]})
+        assert response.status_code == 503
+        assert response.json()["checks"][0]["verdict"] == "fail"
+        assert client.get("/health/checks", params={"name": ["nope"]}).status_code == 400

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
@@ -26,7 +27,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from tickwatch import __version__
 from tickwatch.bus.memory import MemoryBus
 from tickwatch.config import Settings
+from tickwatch.errors import ConfigError
 from tickwatch.model import AnomalyType, Severity
+from tickwatch.ops.checks import OpsContext, expand, run_checks, worst
 from tickwatch.processor import utc_now
 from tickwatch.store import SqlStore
 from tickwatch.store.sql import clean_market_data
@@ -201,6 +204,28 @@ def create_app(
         """ok, degraded (a source or task is failing) or down (the store cannot be read: 503)."""
         body = health_report(store, pipeline, simulated)
         return JSONResponse(body, status_code=503 if body["status"] == "down" else 200)
+
+    @app.get("/health/checks", tags=["ops"])
+    def health_checks(
+        name: Annotated[list[str] | None, Query(description="checks or groups")] = None,
+    ) -> JSONResponse:
+        """The operations checks of `tickwatch check` (default: the pipeline group);
+        503 when one fails."""
+        try:
+            names = expand(name or ["pipeline"])
+        except ConfigError as exc:
+            raise HTTPException(400, str(exc)) from None
+        tasks = pipeline.supervisor.tasks if pipeline is not None else None
+        ctx = OpsContext.from_settings(settings, now=clock(), tasks=tasks)
+        try:
+            results = run_checks(names, ctx)
+        finally:
+            ctx.close()
+        verdict = worst(results)
+        body = {"verdict": verdict.value, "checks": [r.as_dict() for r in results]}
+        return JSONResponse(
+            jsonable_encoder(body), status_code=503 if verdict.value == "fail" else 200
+        )
 
     @app.get("/metrics", tags=["ops"])
     def metrics() -> Response:
