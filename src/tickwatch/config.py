@@ -142,10 +142,10 @@ class Settings(BaseSettings):
         "tickwatch-", description="container name = prefix + service (producer-stock, ...)"
     )
     producer_stock_command: str = Field(
-        "", description="command line that starts the stock producer (local restarts)"
+        "tickwatch produce stocks", description="command that starts the stock producer (local)"
     )
     producer_crypto_command: str = Field(
-        "", description="command line that starts the crypto producer (local restarts)"
+        "tickwatch produce crypto", description="command that starts the crypto producer (local)"
     )
     stream_job_command: str = Field(
         "", description="command line that starts the stream job (local restarts)"
