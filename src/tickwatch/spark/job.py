@@ -1,0 +1,169 @@
+"""The PySpark Structured Streaming job: raw topics in, the embedded engine's rows out.
+
+    Kafka raw_stock_ticks, raw_crypto_ticks
+      → validate (parse.py, mapInPandas): tickwatch's own validator; invalid → dead letters
+      → groupBy(symbol).applyInPandasWithState (state.py): the embedded Engine per symbol,
+        per-symbol watermark, late ticks → dead letters, duplicates counted once
+      → foreachBatch (sinks.py): PostgreSQL upserts, Parquet lake, clean_market_data and
+        market_anomalies topics
+
+One query, one checkpoint folder: the Kafka offsets of each micro-batch, the per-symbol engine
+state and the commit log live there, so a restart (after a crash or a stop) resumes at the first
+uncommitted batch, re-runs it with the same input, and the idempotent sinks absorb the re-run.
+The checkpoint also fixes the number of state partitions (`shuffle_partitions`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming.query import StreamingQuery
+from pyspark.sql.streaming.state import GroupStateTimeout
+
+from tickwatch.bus.kafka import TOPICS, ensure_topics
+from tickwatch.engine import EngineConfig
+from tickwatch.model import RAW_CRYPTO_TICKS, RAW_STOCK_TICKS
+from tickwatch.processor import utc_now
+from tickwatch.spark.jars import resolve_jars
+from tickwatch.spark.parse import validate_batches
+from tickwatch.spark.schemas import OUTPUT, STATE, VALIDATED
+from tickwatch.spark.sinks import BatchSink
+from tickwatch.spark.state import make_advance
+from tickwatch.store import ParquetLake, SqlStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Where the job reads and writes, and how it paces itself."""
+
+    bootstrap_servers: str
+    store_url: str
+    checkpoint: Path
+    lake: Path | None = None
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    max_clock_skew: timedelta = timedelta(minutes=5)
+    topic_prefix: str = ""
+    publish: bool = True  # write results back to the output topics
+    trigger_seconds: float = 10.0
+    max_offsets_per_trigger: int | None = None
+    shuffle_partitions: int = 4
+
+
+def build_session(
+    master: str | None = "local[*]",
+    app_name: str = "tickwatch",
+    ui: bool = True,
+    jars: list[Path] | None = None,
+) -> SparkSession:
+    """A SparkSession with the Kafka connector and JDBC driver as local jar files.
+
+    `jars` defaults to `resolve_jars()` (Maven, cached); pass [] under spark-submit, whose
+    `--jars` already supplies them. `master` None leaves the choice to spark-submit.
+    """
+    jar_list = resolve_jars() if jars is None else jars
+    builder = SparkSession.builder.appName(app_name)
+    if master is not None:
+        builder = builder.master(master)
+    if jar_list:
+        builder = builder.config("spark.jars", ",".join(str(jar) for jar in jar_list))
+    # Python workers run this interpreter (tickwatch importable) unless told otherwise.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return (
+        builder.config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", str(ui).lower())
+        .getOrCreate()
+    )
+
+
+def raw_topics(prefix: str = "") -> list[str]:
+    return [prefix + RAW_STOCK_TICKS, prefix + RAW_CRYPTO_TICKS]
+
+
+def build_stream(
+    spark: SparkSession, config: JobConfig, clock: Callable[[], datetime] = utc_now
+) -> DataFrame:
+    """The streaming DataFrame of OUTPUT rows (before the sinks)."""
+    spark.conf.set("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", config.bootstrap_servers)
+        .option("subscribe", ",".join(raw_topics(config.topic_prefix)))
+        .option("startingOffsets", "earliest")
+    )
+    if config.max_offsets_per_trigger is not None:
+        reader = reader.option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
+    raw = reader.load().select(
+        "value", "topic", "partition", "offset", F.unix_micros("timestamp").alias("received_us")
+    )
+    validated = raw.mapInPandas(validate_batches(config.max_clock_skew), VALIDATED)
+    return validated.groupBy("symbol").applyInPandasWithState(
+        make_advance(config.engine, clock),
+        outputStructType=OUTPUT,
+        stateStructType=STATE,
+        outputMode="append",
+        timeoutConf=GroupStateTimeout.NoTimeout,
+    )
+
+
+def start(
+    spark: SparkSession,
+    config: JobConfig,
+    *,
+    available_now: bool = False,
+    clock: Callable[[], datetime] = utc_now,
+) -> StreamingQuery:
+    """Start the query. `available_now` processes what the topics hold, then stops."""
+    if config.publish:
+        _ensure_output_topics(config)
+    store = SqlStore(config.store_url)
+    lake = ParquetLake(config.lake) if config.lake is not None else None
+    sink = BatchSink(
+        store, lake, config.bootstrap_servers if config.publish else None, config.topic_prefix
+    )
+    writer = (
+        build_stream(spark, config, clock)
+        .writeStream.queryName("tickwatch")
+        .option("checkpointLocation", str(config.checkpoint))
+        .foreachBatch(sink)
+    )
+    if available_now:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=f"{config.trigger_seconds} seconds")
+    query = writer.start()
+    log.info(
+        "Spark job started: topics %s on %s → %s, checkpoint %s",
+        raw_topics(config.topic_prefix),
+        config.bootstrap_servers,
+        store.engine_url_masked,
+        config.checkpoint,
+    )
+    return query
+
+
+def _ensure_output_topics(config: JobConfig) -> None:
+    admin = AdminClient({"bootstrap.servers": config.bootstrap_servers})
+    ensure_topics(admin, TOPICS, config.topic_prefix)
+
+
+def run(config: JobConfig, master: str = "local[*]", available_now: bool = False) -> None:
+    """Run the job until it is stopped (or, with `available_now`, until the topics are read)."""
+    spark = build_session(master)
+    query = start(spark, config, available_now=available_now)
+    try:
+        query.awaitTermination()
+    finally:
+        if query.isActive:
+            query.stop()
+        spark.stop()
