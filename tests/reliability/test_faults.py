@@ -185,10 +185,13 @@ def _has_rows(db: Path) -> bool:
 
 
 def _windows_of(db: Path, symbol: str) -> list[datetime]:
-    with sqlite3.connect(db) as con:
-        rows = con.execute(
-            "select window_start from clean_market_data where symbol = ? order by 1", (symbol,)
-        ).fetchall()
+    try:
+        with sqlite3.connect(db) as con:
+            rows = con.execute(
+                "select window_start from clean_market_data where symbol = ? order by 1", (symbol,)
+            ).fetchall()
+    except sqlite3.Error:  # the store is still being created
+        return []
     return [datetime.fromisoformat(r[0]) for r in rows]
 
 
