@@ -27,6 +27,8 @@ from tickwatch.store.wal import TickLog
 
 log = logging.getLogger(__name__)
 
+MAX_ANOMALY_LINES = 5  # per batch; more are summarised in one line
+
 _Pending = tuple[list[Window], list[Anomaly], list[Rejected]]
 
 
@@ -221,15 +223,21 @@ class Processor:
             c.rejected_reasons[r.reason.split(":")[0]] += 1
         for a in out.anomalies:
             c.anomalies[(a.anomaly_type.value, a.severity.value)] += 1
-            log.info(
-                "anomaly %s %s %s z=%+.2f (%s) window %s",
-                a.severity.value.upper(),
-                a.symbol,
-                a.anomaly_type.value,
-                a.z_score,
-                f"{a.value:.4g} vs mean {a.mean:.4g}",
-                a.window_start.isoformat(),
-            )
+        if len(out.anomalies) > MAX_ANOMALY_LINES:  # a backfill or replay: one line, not hundreds
+            high = sum(1 for a in out.anomalies if a.severity.value == "high")
+            log.info("%d anomalies in %d windows (%d high)", len(out.anomalies), len(out.windows), high)
+        else:
+            for a in out.anomalies:
+                log.info(
+                    "anomaly %s %s %s z=%+.2f (%.4g vs mean %.4g) window %s",
+                    a.severity.value.upper(),
+                    a.symbol,
+                    a.anomaly_type.value,
+                    a.z_score,
+                    a.value,
+                    a.mean,
+                    a.window_start.isoformat(),
+                )
         if ticks:
             latest = max(t.event_time for t in ticks)
             if c.last_event_time is None or latest > c.last_event_time:
