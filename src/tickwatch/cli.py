@@ -500,5 +500,60 @@ def check(
         raise typer.Exit(1)
 
 
+@app.command()
+def spark(
+    data_dir: DataDir = None,
+    kafka: Annotated[
+        str | None, typer.Option(help="Kafka bootstrap host:port [KAFKA_BOOTSTRAP_SERVERS]")
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL of the store, e.g. postgresql+psycopg://…")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Checkpoint folder [DATA_DIR/checkpoints/spark]")
+    ] = None,
+    master: Annotated[str, typer.Option(help="Spark master")] = "local[*]",
+    topic_prefix: Annotated[str, typer.Option(help="Prefix of the Kafka topic names")] = "",
+    trigger: Annotated[float, typer.Option(help="Seconds between micro-batches")] = 10.0,
+    max_offsets: Annotated[
+        int | None, typer.Option(help="At most this many records per micro-batch")
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Process what the topics hold, then stop")
+    ] = False,
+    print_jars: Annotated[
+        bool, typer.Option("--print-jars", help="Print the jar list for spark-submit --jars")
+    ] = False,
+) -> None:
+    """Run the Spark Structured Streaming job: raw topics in; store, lake and topics out.
+
+    The same rows as the embedded engine (DESIGN.md). The Kafka connector and JDBC jars are
+    fetched once with Maven into .cache. Ctrl+C stops it; a restart resumes from the checkpoint.
+    """
+    from tickwatch.spark.jars import resolve_jars
+    from tickwatch.spark.job import JobConfig, run
+
+    settings = _settings(data_dir=data_dir, store_url=store, kafka_bootstrap_servers=kafka)
+    try:
+        if print_jars:
+            out.print(",".join(str(jar) for jar in resolve_jars()), soft_wrap=True)
+            return
+        config = JobConfig.from_settings(
+            settings,
+            checkpoint=checkpoint,
+            topic_prefix=topic_prefix,
+            trigger_seconds=trigger,
+            max_offsets_per_trigger=max_offsets,
+        )
+        console.print(
+            f"Spark job: {config.bootstrap_servers} → {config.store_url.split('@')[-1]}, "
+            f"lake {config.lake}, checkpoint {config.checkpoint}"
+        )
+        run(config, master, available_now=once)
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
 if __name__ == "__main__":
     app()

@@ -19,9 +19,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka.admin import AdminClient
 from pyspark.sql import DataFrame, SparkSession
@@ -30,6 +31,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 from pyspark.sql.streaming.state import GroupStateTimeout
 
 from tickwatch.bus.kafka import TOPICS, ensure_topics
+from tickwatch.config import Settings
 from tickwatch.engine import EngineConfig
 from tickwatch.model import RAW_CRYPTO_TICKS, RAW_STOCK_TICKS
 from tickwatch.processor import utc_now
@@ -58,6 +60,19 @@ class JobConfig:
     trigger_seconds: float = 10.0
     max_offsets_per_trigger: int | None = None
     shuffle_partitions: int = 4
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> JobConfig:
+        """Kafka, store and engine from the settings; checkpoint DATA_DIR/checkpoints/spark."""
+        config = cls(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            store_url=settings.database_url,
+            checkpoint=settings.data_dir / "checkpoints" / "spark",
+            lake=settings.data_dir / "lake",
+            engine=EngineConfig.from_settings(settings),
+            max_clock_skew=settings.max_clock_skew,
+        )
+        return replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def build_session(
@@ -157,9 +172,14 @@ def _ensure_output_topics(config: JobConfig) -> None:
     ensure_topics(admin, TOPICS, config.topic_prefix)
 
 
-def run(config: JobConfig, master: str = "local[*]", available_now: bool = False) -> None:
+def run(
+    config: JobConfig,
+    master: str | None = "local[*]",
+    available_now: bool = False,
+    jars: list[Path] | None = None,
+) -> None:
     """Run the job until it is stopped (or, with `available_now`, until the topics are read)."""
-    spark = build_session(master)
+    spark = build_session(master, jars=jars)
     query = start(spark, config, available_now=available_now)
     try:
         query.awaitTermination()
