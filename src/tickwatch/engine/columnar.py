@@ -26,10 +26,10 @@ import numpy.typing as npt
 
 from tickwatch.engine.batch import ASSET_TYPES, TickBatch
 from tickwatch.engine.colscore import Scores, WindowColumns, score, severity_codes, summarize
-from tickwatch.engine.pipeline import EngineConfig, EngineOutput
+from tickwatch.engine.pipeline import Engine, EngineConfig, EngineOutput
 from tickwatch.engine.windows import from_micros
 from tickwatch.errors import ConfigError
-from tickwatch.model import Anomaly, Feature, Rejected, Score, Severity, Window
+from tickwatch.model import Anomaly, Feature, Rejected, Score, Severity, Tick, Window
 from tickwatch.normalize import payload_text, tick_to_record
 
 I64 = npt.NDArray[np.int64]
@@ -39,7 +39,7 @@ NONE = np.iinfo(np.int64).min
 _US = timedelta(microseconds=1)
 _FEATURES = tuple(Feature)
 _SEVERITIES = (None, Severity.LOW, Severity.MEDIUM, Severity.HIGH)
-_OPEN_COLUMNS = ("sym", "src", "event", "price", "volume", "open", "high", "low", "close")
+_OPEN_COLUMNS = ("sym", "src", "event", "ingest", "price", "volume", "open", "high", "low", "close")
 
 
 @dataclass(slots=True)
@@ -109,6 +109,13 @@ class ColumnarOutput:
     _size: int = 0
 
 
+def make_engine(config: EngineConfig, clock: Callable[[], datetime]) -> Engine | ColumnarEngine:
+    """The columnar engine where it implements the detector (zscore), else the reference."""
+    if config.detector == "zscore":
+        return ColumnarEngine(config, clock)
+    return Engine(config, clock)
+
+
 def _opt(value: float) -> float | None:
     return None if value != value else value
 
@@ -136,6 +143,7 @@ class ColumnarEngine:
         for c in ("sym", "src"):
             self._open[c] = np.zeros(0, np.int32)
         self._open["event"] = np.zeros(0, np.int64)
+        self._open["ingest"] = np.zeros(0, np.int64)
         self._kept: list[tuple[I32, I32, I64]] = []
         self._kept_rows = 0
         self._kept_floor = 0
@@ -153,6 +161,7 @@ class ColumnarEngine:
         accepted = self._classify(batch, sym, src, event, start, out)
         taken = {
             "sym": sym[accepted], "src": src[accepted], "event": event[accepted],
+            "ingest": batch.ingest[accepted],
             "price": batch.price[accepted], "volume": batch.volume[accepted],
             "open": batch.open[accepted], "high": batch.high[accepted],
             "low": batch.low[accepted], "close": batch.close[accepted],
@@ -166,12 +175,35 @@ class ColumnarEngine:
         self._close(pool, closing, out)
         return out
 
-    def flush(self) -> ColumnarOutput:
+    def process(self, ticks: Iterable[Tick]) -> EngineOutput:
+        """`Engine.process`: Tick objects in, rows out (for record-at-a-time callers)."""
+        return self.process_batch(TickBatch.from_ticks(list(ticks))).to_engine_output()
+
+    def flush(self) -> EngineOutput:
+        """`Engine.flush`: close every open window."""
+        return self.flush_batch().to_engine_output()
+
+    def flush_batch(self) -> ColumnarOutput:
         """Close every open window (end of input); the duplicate memory keeps their keys."""
         out = ColumnarOutput()
         pool = self._open
         self._close(pool, np.ones(len(pool["sym"]), bool), out)
         return out
+
+    @property
+    def assembler(self) -> ColumnarEngine:
+        """Callers reach `open_ticks` through `engine.assembler`, as on the reference Engine."""
+        return self
+
+    def open_ticks(self) -> list[Tick]:
+        """Every tick of every open window (what a restart would need to re-feed)."""
+        o = self._open
+        order = np.lexsort((o["event"], o["sym"]))
+        batch = TickBatch(
+            self.symbols, self.sources, o["sym"][order], o["src"][order],  # type: ignore[arg-type]
+            self._asset[o["sym"][order]], *(o[c][order] for c in _OPEN_COLUMNS[2:]),  # type: ignore[arg-type]
+        )  # fmt: skip
+        return [batch.tick(i) for i in range(len(batch))]
 
     def restore(self, history: Iterable[Window]) -> None:
         """Rebuild baselines from stored windows (oldest first), as `Engine.restore`."""
