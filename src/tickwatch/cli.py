@@ -149,6 +149,12 @@ def run(
     finally:
         console.print("stopping: flushing buffered rows and closing open windows ...")
         runtime.shutdown()
+    if not runtime.embedded_engine:
+        console.print(
+            f"published {runtime.published:,} ticks to Kafka at "
+            f"{settings.kafka_bootstrap_servers}; the Spark job (`tickwatch spark`) processes them"
+        )
+        return
     console.print(_summary(runtime.processor.counters))
 
 

@@ -64,6 +64,8 @@ class Runtime:
         self.bus = open_bus(settings)
         # On Kafka the runtime only produces; the Spark job (`tickwatch spark`) processes.
         self.embedded_engine = settings.bus == "memory"
+        self.published = 0  # records the sources handed to the bus
+        self._published_lock = threading.Lock()
         self.store = SqlStore(settings.database_url)
         self.lake = ParquetLake(settings.data_dir / "lake")
         self.tick_log = TickLog(settings.data_dir / "ticks.wal")
@@ -115,6 +117,8 @@ class Runtime:
             for record in batch:
                 key = str(record.get("symbol", "")) if isinstance(record, dict) else ""
                 self.bus.publish(raw_topic(record), key, record)
+            with self._published_lock:
+                self.published += len(batch)
 
     def _consume(self) -> None:
         assert self._consumer is not None

@@ -47,6 +47,7 @@ def test_run_on_kafka_publishes_every_tick_to_its_raw_topic(
     while not runtime.sources_finished() and time.monotonic() < deadline:
         time.sleep(0.1)
     runtime.shutdown()  # flushes the producer
+    assert runtime.published == 90
     assert runtime.store.count(clean_market_data) == 0  # no embedded engine on Kafka
 
     reader = KafkaBus(kafka_bootstrap, group=f"check-{source}")
