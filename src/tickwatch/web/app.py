@@ -51,6 +51,7 @@ from tickwatch.web.state import PipelineView
 STATIC = Path(__file__).parent / "static"
 DASHBOARDS = ("overview", "alerts", "volatility")
 HEARTBEAT_SECONDS = 15.0
+MAX_OFFSET = 2**53  # SQL integers are 64-bit; JSON clients are exact to 2**53
 
 
 class Meta(BaseModel):
@@ -158,7 +159,7 @@ def create_app(
         anomaly_type: Annotated[list[AnomalyType], Query(alias="type")] = [],  # noqa: B006
         severity: list[Severity] = Query([]),  # noqa: B008
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> AnomalyPage:
         """Anomalies, newest window first; filter by symbol, type, severity and time."""
         return reader.anomalies(span, symbol, anomaly_type, severity, limit, offset)

@@ -49,7 +49,10 @@ def parse_range(text: str) -> timedelta | None:
     match = _RANGE.match(text)
     if match is None:
         raise ValueError(f"range {text!r}: use a number with m, h or d (e.g. 24h, 7d) or 'all'")
-    return timedelta(seconds=float(match[1]) * _UNIT[match[2]])
+    try:
+        return timedelta(seconds=float(match[1]) * _UNIT[match[2]])
+    except OverflowError:
+        raise ValueError(f"range {text!r} is too long: use 'all' for everything") from None
 
 
 class AnomalyOut(BaseModel):
@@ -212,7 +215,9 @@ class Reader:
         if newest is None:
             return Span(None, None)
         # end is exclusive on window_start; the newest window starts before `newest`.
-        return Span(None if length is None else newest - length, newest)
+        if length is None or length > newest - datetime.min.replace(tzinfo=newest.tzinfo):
+            return Span(None, newest)  # longer than the calendar goes back: everything
+        return Span(newest - length, newest)
 
     def symbols(self) -> list[SymbolInfo]:
         found: dict[str, str] = {}
