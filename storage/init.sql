@@ -67,3 +67,19 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     PRIMARY KEY (fingerprint)
 );
 CREATE INDEX IF NOT EXISTS ix_dead_letters_received_at ON dead_letters (received_at);
+
+-- one row per webhook alert attempt (tickwatch.alerts): sent, failed or suppressed
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    id            SERIAL                   NOT NULL,
+    symbol        VARCHAR(64)              NOT NULL,
+    window_start  TIMESTAMP WITH TIME ZONE NOT NULL,
+    anomaly_type  VARCHAR(24)              NOT NULL,
+    severity      VARCHAR(8)               NOT NULL,
+    status        VARCHAR(12)              NOT NULL,
+    attempts      INTEGER                  NOT NULL,
+    http_status   INTEGER,
+    error         TEXT,
+    delivered_at  TIMESTAMP WITH TIME ZONE NOT NULL,
+    PRIMARY KEY (id)
+);
+CREATE INDEX IF NOT EXISTS ix_alert_deliveries_delivered_at ON alert_deliveries (delivered_at);
