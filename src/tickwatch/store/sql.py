@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,9 +86,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 metadata = MetaData()
 
 _feature_columns = [
-    Column(f"{feature.value}_{stat}", Float)
-    for feature in Feature
-    for stat in ("mean", "std", "z")
+    Column(f"{feature.value}_{stat}", Float) for feature in Feature for stat in ("mean", "std", "z")
 ]
 
 clean_market_data = Table(
@@ -187,18 +185,23 @@ class SqlStore:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open store {self.engine_url_masked}: {exc}") from exc
         dialect = self.engine.dialect.name
+        self._insert: Callable[[Table], sqlite.Insert | postgresql.Insert]
         if dialect == "sqlite":
             self._insert = sqlite.insert
         elif dialect == "postgresql":
             self._insert = postgresql.insert
         else:
-            raise StoreError(f"STORE_URL: unsupported database {dialect!r}; use sqlite or postgresql")
+            raise StoreError(
+                f"STORE_URL: unsupported database {dialect!r}; use sqlite or postgresql"
+            )
 
     @property
     def engine_url_masked(self) -> str:
         return self.url.split("@")[-1] if "@" in self.url else self.url
 
-    def _upsert(self, table: Table, rows: Sequence[dict[str, Any]], keep: tuple[str, ...] = ()) -> None:
+    def _upsert(
+        self, table: Table, rows: Sequence[dict[str, Any]], keep: tuple[str, ...] = ()
+    ) -> None:
         if not rows:
             return
         keys = [c.name for c in table.primary_key.columns]
@@ -215,7 +218,8 @@ class SqlStore:
         except SQLAlchemyError as exc:
             cause = getattr(exc, "orig", None) or exc
             raise StoreError(
-                f"cannot write {len(rows)} rows to {table.name} in {self.engine_url_masked}: {cause}"
+                f"cannot write {len(rows)} rows to {table.name} "
+                f"in {self.engine_url_masked}: {cause}"
             ) from exc
 
     def write(
@@ -245,7 +249,10 @@ class SqlStore:
         """The last `lookback` windows of every symbol, oldest first (to restore baselines)."""
         rank = (
             func.row_number()
-            .over(partition_by=clean_market_data.c.symbol, order_by=clean_market_data.c.window_start.desc())
+            .over(
+                partition_by=clean_market_data.c.symbol,
+                order_by=clean_market_data.c.window_start.desc(),
+            )
             .label("rank")
         )
         inner = select(clean_market_data, rank).subquery()
