@@ -38,5 +38,10 @@ format: install
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
 
+# Regenerates docs/BENCHMARKS.md (about 5-10 minutes). The OpenBLAS overrides are dropped for
+# this command only (the engine calls no BLAS, but numpy should run as it does elsewhere).
+bench: install
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

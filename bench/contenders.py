@@ -43,13 +43,14 @@ def _keys(out: ColumnarOutput, found: set[Key]) -> None:
         found.add((out.symbols[out.windows.sym[j]], int(out.windows.start[j]), TYPES[k]))
 
 
-def columnar(batch: TickBatch, size: int = MICRO_BATCH) -> tuple[float, set[Key]]:
+def columnar(batch: TickBatch, size: int = MICRO_BATCH, flush: bool = True) -> tuple[float, set[Key]]:
     parts = slices(batch, size)
     found: set[Key] = set()
     engine = ColumnarEngine(EngineConfig(), now)
     began = time.perf_counter()
     outs = [engine.process_batch(p) for p in parts]
-    outs.append(engine.flush_batch())
+    if flush:
+        outs.append(engine.flush_batch())
     elapsed = time.perf_counter() - began
     for out in outs:
         _keys(out, found)

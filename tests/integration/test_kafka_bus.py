@@ -146,23 +146,30 @@ def test_producer_buffers_while_the_broker_is_down_and_loses_nothing(
 ) -> None:
     broker = KafkaBroker()
     bootstrap = broker.start()
+    broker.stop(keep=True)  # down before the bus even starts
+    caplog.set_level(logging.WARNING, logger="tickwatch.bus.kafka")
     try:
-        bus = KafkaBus(bootstrap, group="outage", client_config=FAST_RECONNECT)
+        bus = KafkaBus(bootstrap, group="outage", client_config=FAST_RECONNECT, start_timeout=1)
+        assert not bus.topics_ready.is_set()
         for seq in range(100):
             bus.publish(RAW_CRYPTO_TICKS, f"coin{seq % 4}", {"seq": seq})
-        assert bus.flush(30) == 0
+        assert bus.flush(1) == 100  # nowhere to go: all buffered
+        broker.start()
+        assert bus.flush(60) == 0  # topics created once the broker answered, then delivered
+        assert bus.topics_ready.is_set()
 
-        broker.stop(keep=True)
-        with caplog.at_level(logging.WARNING, logger="tickwatch.bus.kafka"):
-            for seq in range(100, 300):
-                bus.publish(RAW_CRYPTO_TICKS, f"coin{seq % 4}", {"seq": seq})
-            assert bus.flush(2) > 0  # nowhere to go: still buffered
-            broker.start()
-            assert bus.flush(60) == 0
-        assert any("unreachable" in r.getMessage() for r in caplog.records)
-        assert any("reachable again" in r.getMessage() for r in caplog.records)
+        broker.stop(keep=True)  # and down again while running
+        for seq in range(100, 300):
+            bus.publish(RAW_CRYPTO_TICKS, f"coin{seq % 4}", {"seq": seq})
+        assert bus.flush(2) == 200
+        broker.start()
+        assert bus.flush(60) == 0
         assert bus.failed == 0
         bus.close()
+        messages = [r.getMessage() for r in caplog.records]
+        assert any("did not answer" in m for m in messages)
+        assert any("unreachable" in m for m in messages)
+        assert any("reachable again" in m for m in messages)
 
         reader = KafkaBus(bootstrap, group="outage-check")
         consumer = reader.subscribe([RAW_CRYPTO_TICKS])

@@ -7,6 +7,9 @@ Values are JSON bytes: a mapping as is, a `Tick` as its replay record, a `Window
 as its table row (datetimes in RFC 3339), and raw `bytes` untouched, so a malformed input line
 reaches the processor, which keeps it as a dead letter.
 
+A broker that is down when the bus starts is not fatal either: the bus logs it, buffers, and
+creates the topics as soon as the broker answers.
+
 Delivery: the producer uses acks=all and idempotence (no duplicates from its retries, order kept
 per partition) and never gives up on a message (message.timeout.ms = 0). While the broker is
 unreachable, messages wait in librdkafka's queue and are retried; a full queue makes `publish`
@@ -45,6 +48,8 @@ from tickwatch.normalize import tick_to_record
 log = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
+START_TIMEOUT = 10.0  # seconds the constructor waits for the broker before going on
+TOPIC_RETRY_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,7 @@ class KafkaBus:
         partitions: int = 3,
         replication: int = 3,
         client_config: Mapping[str, Any] | None = None,
+        start_timeout: float = START_TIMEOUT,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.group = group
@@ -203,7 +209,10 @@ class KafkaBus:
         self._lock = threading.Lock()
         self.delivered = 0
         self.failed = 0
-        ensure_topics(AdminClient(self._base), TOPICS, topic_prefix, partitions, replication)
+        self._topics = (partitions, replication)
+        self.topics_ready = threading.Event()
+        self._admin = AdminClient(self._base)
+        self._create_topics(start_timeout)
         self._producer = Producer(
             {
                 **self._base,
@@ -219,9 +228,28 @@ class KafkaBus:
         self._poller = threading.Thread(target=self._serve, name="kafka-producer", daemon=True)
         self._poller.start()
 
+    def _create_topics(self, timeout: float) -> None:
+        """Create the topics; a broker that does not answer is retried later, not fatal."""
+        try:
+            ensure_topics(self._admin, TOPICS, self.prefix, *self._topics, timeout=timeout)
+        except KafkaException as exc:
+            log.warning(
+                "Kafka broker %s did not answer (%s): topics will be created when it does; "
+                "messages are buffered until then",
+                self.bootstrap_servers,
+                exc.args[0].str() if exc.args else exc,
+            )
+            return
+        self.topics_ready.set()
+
     def _serve(self) -> None:
+        """Serve delivery reports and errors; create the topics once the broker answers."""
+        next_try = time.monotonic() + TOPIC_RETRY_SECONDS
         while not self._closing.is_set():
             self._producer.poll(0.2)
+            if not self.topics_ready.is_set() and time.monotonic() >= next_try:
+                self._create_topics(TOPIC_RETRY_SECONDS)
+                next_try = time.monotonic() + TOPIC_RETRY_SECONDS
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 import numpy.typing as npt
 
 from tickwatch.engine.windows import from_micros, micros
@@ -73,6 +74,27 @@ class TickBatch:
             high=floats(nan if t.high is None else t.high for t in ticks),
             low=floats(nan if t.low is None else t.low for t in ticks),
             close=floats(nan if t.close is None else t.close for t in ticks),
+        )
+
+    def to_arrow(self) -> pa.Table:
+        """The ticks as the lake's raw_ticks columns (NaN numbers become nulls)."""
+
+        def text(codes: I32, names: list[str]) -> pa.Array:
+            return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names, pa.string())).dictionary_decode()
+
+        ts = pa.timestamp("us", tz="UTC")
+        return pa.table(
+            {
+                "source": text(self.source_code, self.sources),
+                "asset_type": text(self.asset_code.astype(np.int32), [a.value for a in ASSET_TYPES]),
+                "symbol": text(self.symbol_code, self.symbols),
+                "event_time": pa.array(self.event, ts),
+                "ingest_time": pa.array(self.ingest, ts),
+                **{
+                    name: pa.array(getattr(self, name), pa.float64(), from_pandas=True)
+                    for name in ("price", "volume", "open", "high", "low", "close")
+                },
+            }
         )
 
     def tick(self, i: int) -> Tick:

@@ -77,15 +77,15 @@ class ColumnarOutput:
         opens, highs, lows, closes, volumes, vwaps, returns = cols
         volatility = w.volatility.tolist()
         means, stds, zs = s.mean.tolist(), s.std.tolist(), s.z.tolist()
+        per_feature = [
+            list(map(Score, *(_nullable(a[k]) for a in (s.mean, s.std, s.z)))) for k in range(3)
+        ]
         counts = w.tick_count.tolist()
         values = w.features().tolist()
         for i, (sym, start) in enumerate(zip(w.sym.tolist(), w.start.tolist(), strict=True)):
             symbol, asset = self.symbols[sym], ASSET_TYPES[self.assets[sym]]
             begin, end = from_micros(start), from_micros(start + size)
-            scores = {
-                f: Score(_opt(means[k][i]), _opt(stds[k][i]), _opt(zs[k][i]))
-                for k, f in enumerate(_FEATURES)
-            }
+            scores = dict(zip(_FEATURES, (p[i] for p in per_feature), strict=True))
             out.windows.append(
                 Window(
                     symbol, asset, begin, end, opens[i], highs[i], lows[i], closes[i],
@@ -93,17 +93,16 @@ class ColumnarOutput:
                     _opt(volatility[i]), scores,
                 )  # fmt: skip
             )
-            for k, f in enumerate(_FEATURES):
-                severity = _SEVERITIES[self.severity[k, i]]
-                if severity is None:
-                    continue
-                assert self.detected_at is not None
-                out.anomalies.append(
-                    Anomaly(
-                        symbol, asset, begin, end, f.anomaly_type, values[k][i], means[k][i],
-                        stds[k][i], zs[k][i], severity, self.detected_at,
-                    )  # fmt: skip
-                )
+        for i, k in zip(*np.nonzero(self.severity.T), strict=True):
+            window, f = out.windows[i], _FEATURES[k]
+            assert self.detected_at is not None
+            out.anomalies.append(
+                Anomaly(
+                    window.symbol, window.asset_type, window.window_start, window.window_end,
+                    f.anomaly_type, values[k][i], means[k][i], stds[k][i], zs[k][i],
+                    _SEVERITIES[self.severity[k, i]], self.detected_at,  # type: ignore[arg-type]
+                )  # fmt: skip
+            )
         return out
 
     _size: int = 0
@@ -114,6 +113,11 @@ def make_engine(config: EngineConfig, clock: Callable[[], datetime]) -> Engine |
     if config.detector == "zscore":
         return ColumnarEngine(config, clock)
     return Engine(config, clock)
+
+
+def _nullable(values: F64) -> list[float | None]:
+    listed: list[float | None] = np.where(np.isnan(values), None, values).tolist()
+    return listed
 
 
 def _opt(value: float) -> float | None:

@@ -15,6 +15,7 @@ that way.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,7 +31,7 @@ from tickwatch.engine.batch import TickBatch
 from tickwatch.engine.windows import micros
 from tickwatch.normalize import MAX_PRICE, MAX_SYMBOL_LENGTH, MAX_VOLUME
 from tickwatch.sources import Record
-from tickwatch.sources.replay import read_records
+from tickwatch.sources.replay import BATCH, read_records
 
 BLOCK_BYTES = 32 << 20
 _TS = pa.timestamp("us", tz="UTC")
@@ -48,6 +49,22 @@ class Block:
     batch: TickBatch | None
     records: list[Record]
     rows: int
+
+
+def replay_blocks(
+    paths: list[Path], now: datetime, max_skew: timedelta, stop: threading.Event
+) -> Iterator[Block]:
+    """Blocks of every file in order; record blocks cut to the replay batch size."""
+    for path in paths:
+        for block in read_blocks(path, now, max_skew):
+            if stop.is_set():
+                return
+            if block.batch is not None:
+                yield block
+                continue
+            for a in range(0, len(block.records), BATCH):
+                part = block.records[a : a + BATCH]
+                yield Block(None, part, len(part))
 
 
 def read_blocks(path: Path, now: datetime, max_skew: timedelta) -> Iterator[Block]:
@@ -93,15 +110,11 @@ def _json_block(data: bytes, now: datetime, max_skew: timedelta) -> Block:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         table = None
     batch = None if table is None else to_batch(table, now, max_skew)
-    if batch is not None and table is not None and table.num_rows == data.count(b"\n") - _blank_lines(data):
+    if batch is not None and table is not None and table.num_rows == data.count(b"\n"):
         return Block(batch, [], table.num_rows)
     with io.BytesIO(data) as raw:
         records = list(_lines(raw))
     return Block(None, records, len(records))
-
-
-def _blank_lines(data: bytes) -> int:
-    return sum(1 for line in data.split(b"\n")[:-1] if not line.strip())
 
 
 def _lines(raw: io.BytesIO) -> Iterator[Record]:
