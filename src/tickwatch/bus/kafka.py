@@ -7,14 +7,13 @@ Values are JSON bytes: a mapping as is, a `Tick` as its replay record, a `Window
 as its table row (datetimes in RFC 3339), and raw `bytes` untouched, so a malformed input line
 reaches the processor, which keeps it as a dead letter.
 
-A broker that is down when the bus starts is not fatal either: the bus logs it, buffers, and
-creates the topics as soon as the broker answers.
-
 Delivery: the producer uses acks=all and idempotence (no duplicates from its retries, order kept
 per partition) and never gives up on a message (message.timeout.ms = 0). While the broker is
 unreachable, messages wait in librdkafka's queue and are retried; a full queue makes `publish`
 wait (back-pressure, like the in-process bus) instead of dropping. Both states are logged once
 when they start and once when they end.
+A broker that is down when the bus starts is not fatal either: the bus logs it, buffers, and
+creates the topics as soon as the broker answers.
 
 Consumption is at least once: the offsets of a batch are stored only when the next `poll` asks
 for more (or at `close`), i.e. after the caller has handled it. A restart may replay the last
