@@ -72,8 +72,13 @@ def main() -> None:
     log.info("replay: %.0f ticks/s", m / t_replay)
     checks.append(_check(f"tickwatch replay ({m:,} ticks)", replay_found, replay_expected))
 
-    spark_row = Row("Spark Structured Streaming, local[*]", "skipped (--spark-ticks 0)",
-                    "engine >= 10x", None, "")  # fmt: skip
+    spark_row = Row(
+        "Spark Structured Streaming, local[*]",
+        "skipped (--spark-ticks 0)",
+        "engine >= 10x",
+        None,
+        "",
+    )
     if args.spark_ticks:
         from bench import spark
 
@@ -84,18 +89,28 @@ def main() -> None:
             log.error("spark contender failed: %s", exc)
             t_spark = 0.0
     if args.spark_ticks and not t_spark:
-        spark_row = Row("Spark Structured Streaming, local[*]", "failed", "engine >= 10x", None,
-                        "the job did not run here; see the runner's log")  # fmt: skip
+        spark_row = Row(
+            "Spark Structured Streaming, local[*]",
+            "failed",
+            "engine >= 10x",
+            None,
+            "the job did not run here; see the runner's log",
+        )
     elif args.spark_ticks:
         _, spark_expected = contenders.columnar(spark_batch, flush=False)
         k = len(spark_batch)
         s_rate, s_steady = k / t_spark, k / max(t_spark - t_start, 1e-9)
         log.info("spark: %.0f ticks/s (%.0f without start-up)", s_rate, s_steady)
-        checks.append(_check(f"Spark job ({k:,} ticks, open windows not flushed)", spark_found, spark_expected))
+        checks.append(
+            _check(
+                f"Spark job ({k:,} ticks, open windows not flushed)", spark_found, spark_expected
+            )
+        )
         spark_row = Row(
             "Spark Structured Streaming, local[*] (Kafka → PostgreSQL + Parquet)",
             f"{s_rate:,.0f} ticks/s ({s_steady:,.0f} without start-up)",
-            "engine >= 10x", n / t_engine >= 10 * s_steady,
+            "engine >= 10x",
+            n / t_engine >= 10 * s_steady,
             f"{t_spark:.1f} s for {k:,} ticks, of which {t_start:.1f} s JVM/Spark start-up "
             f"(empty topic); engine is {(n / t_engine) / s_steady:,.0f}x the steady rate",
         )
@@ -114,25 +129,50 @@ def main() -> None:
 
     e_rate, l_rate, r_rate = n / t_engine, n / t_limit, m / t_replay
     rows += [
-        Row("engine (columnar, in memory)", f"{e_rate:,.0f} ticks/s",
-            f">= {TARGETS['engine']:,} ticks/s", e_rate >= TARGETS["engine"],
-            f"{t_engine:.2f} s for {n:,} ticks, micro-batches of {contenders.MICRO_BATCH:,}"),
-        Row("vectorised limit (numpy, one pass)", f"{l_rate:,.0f} ticks/s",
-            "engine within 1.5x", t_engine <= 1.5 * t_limit,
-            f"engine / limit time = {t_engine / t_limit:.2f}x"),
-        Row("reference Engine (one Tick at a time)", f"{len(prefix) / t_ref:,.0f} ticks/s",
-            "-", None, f"columnar is {(len(prefix) / t_ref) and e_rate / (len(prefix) / t_ref):.0f}x faster"),
-        Row("replay end to end (JSON Lines → SQLite + Parquet)", f"{r_rate:,.0f} ticks/s",
-            f">= {TARGETS['replay']:,} ticks/s", r_rate >= TARGETS["replay"],
-            f"{t_replay:.1f} s for {m:,} ticks, process start included"),
+        Row(
+            "engine (columnar, in memory)",
+            f"{e_rate:,.0f} ticks/s",
+            f">= {TARGETS['engine']:,} ticks/s",
+            e_rate >= TARGETS["engine"],
+            f"{t_engine:.2f} s for {n:,} ticks, micro-batches of {contenders.MICRO_BATCH:,}",
+        ),
+        Row(
+            "vectorised limit (numpy, one pass)",
+            f"{l_rate:,.0f} ticks/s",
+            "engine within 1.5x",
+            t_engine <= 1.5 * t_limit,
+            f"engine / limit time = {t_engine / t_limit:.2f}x",
+        ),
+        Row(
+            "reference Engine (one Tick at a time)",
+            f"{len(prefix) / t_ref:,.0f} ticks/s",
+            "-",
+            None,
+            f"columnar is {(len(prefix) / t_ref) and e_rate / (len(prefix) / t_ref):.0f}x faster",
+        ),
+        Row(
+            "replay end to end (JSON Lines → SQLite + Parquet)",
+            f"{r_rate:,.0f} ticks/s",
+            f">= {TARGETS['replay']:,} ticks/s",
+            r_rate >= TARGETS["replay"],
+            f"{t_replay:.1f} s for {m:,} ticks, process start included",
+        ),
         spark_row,
-        Row(f"latency window close → anomaly in store and on bus ({rate:,.0f} ticks/s)",
-            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms", f"p99 <= {TARGETS['latency_ms']} ms",
-            p99 <= TARGETS["latency_ms"], f"{len(lat_ms)} anomalies of {lat_n} emitted"),
-        Row(f"peak RSS, {args.memory_symbols:,} symbols x {windows} windows (columnar)",
-            f"{rss:.0f} MB", f"<= {TARGETS['rss_mb']} MB", rss <= TARGETS["rss_mb"],
-            f"reference Engine: {rss_ref:.0f} MB"),
-    ]  # fmt: skip
+        Row(
+            f"latency window close → anomaly in store and on bus ({rate:,.0f} ticks/s)",
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+            f"p99 <= {TARGETS['latency_ms']} ms",
+            p99 <= TARGETS["latency_ms"],
+            f"{len(lat_ms)} anomalies of {lat_n} emitted",
+        ),
+        Row(
+            f"peak RSS, {args.memory_symbols:,} symbols x {windows} windows (columnar)",
+            f"{rss:.0f} MB",
+            f"<= {TARGETS['rss_mb']} MB",
+            rss <= TARGETS["rss_mb"],
+            f"reference Engine: {rss_ref:.0f} MB",
+        ),
+    ]
     write(args.out, workload, n, args.repeats, rows, checks, machine(), time.perf_counter() - began)
     log.info("wrote %s in %.0f s", args.out, time.perf_counter() - began)
     if any(c.startswith("FAIL") for c in checks):

@@ -43,7 +43,9 @@ def _keys(out: ColumnarOutput, found: set[Key]) -> None:
         found.add((out.symbols[out.windows.sym[j]], int(out.windows.start[j]), TYPES[k]))
 
 
-def columnar(batch: TickBatch, size: int = MICRO_BATCH, flush: bool = True) -> tuple[float, set[Key]]:
+def columnar(
+    batch: TickBatch, size: int = MICRO_BATCH, flush: bool = True
+) -> tuple[float, set[Key]]:
     parts = slices(batch, size)
     found: set[Key] = set()
     engine = ColumnarEngine(EngineConfig(), now)
@@ -64,7 +66,9 @@ def reference(batch: TickBatch) -> tuple[float, set[Key]]:
     out = engine.process(ticks)
     out.extend(engine.flush())
     elapsed = time.perf_counter() - began
-    return elapsed, {(a.symbol, micros(a.window_start), a.anomaly_type.value) for a in out.anomalies}
+    return elapsed, {
+        (a.symbol, micros(a.window_start), a.anomaly_type.value) for a in out.anomalies
+    }
 
 
 def limit(batch: TickBatch) -> tuple[float, set[Key]]:
@@ -81,8 +85,10 @@ def replay(path: Path) -> tuple[float, set[Key]]:
         began = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "tickwatch.cli", "replay", str(path), "--json"],
-            check=True, env=env, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
         elapsed = time.perf_counter() - began
         with sqlite3.connect(Path(tmp) / "tickwatch.db") as db:
             rows = db.execute("select symbol, window_start, anomaly_type from market_anomalies")
@@ -122,10 +128,16 @@ def latency(batch: TickBatch, rate: float, seconds: float) -> tuple[list[float],
                     row = reader.execute(
                         "select 1 from market_anomalies where symbol = ? and anomaly_type = ?"
                         " and window_start = ?",
-                        (a.symbol, a.anomaly_type.value, a.window_start.isoformat(timespec="milliseconds")),
+                        (
+                            a.symbol,
+                            a.anomaly_type.value,
+                            a.window_start.isoformat(timespec="milliseconds"),
+                        ),
                     ).fetchone()
                     if row is not None:
-                        received.setdefault((a.symbol, a.window_start, a.anomaly_type.value), time.perf_counter())
+                        received.setdefault(
+                            (a.symbol, a.window_start, a.anomaly_type.value), time.perf_counter()
+                        )
 
         listener = threading.Thread(target=listen)
         listener.start()

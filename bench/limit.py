@@ -18,9 +18,14 @@ from tickwatch.engine.batch import TickBatch
 WINDOW_US = 300_000_000
 
 
-def anomalies(batch: TickBatch, lookback: int = 20, min_history: int = 5, threshold: float = 3.0) -> set[tuple[int, int, int]]:
+def anomalies(
+    batch: TickBatch, lookback: int = 20, min_history: int = 5, threshold: float = 3.0
+) -> set[tuple[int, int, int]]:
     """{(symbol code, window start us, feature index)} of every anomaly."""
-    order = np.argsort(batch.symbol_code.astype(np.int16) if len(batch.symbols) < 2**15 else batch.symbol_code, kind="stable")
+    order = np.argsort(
+        batch.symbol_code.astype(np.int16) if len(batch.symbols) < 2**15 else batch.symbol_code,
+        kind="stable",
+    )
     sym = batch.symbol_code[order]
     event = batch.event[order]
     price = batch.price[order]
@@ -48,7 +53,9 @@ def anomalies(batch: TickBatch, lookback: int = 20, min_history: int = 5, thresh
     return found
 
 
-def _rolling_z(sym: npt.NDArray[np.int32], x: npt.NDArray[np.float64], lookback: int, min_history: int) -> npt.NDArray[np.float64]:
+def _rolling_z(
+    sym: npt.NDArray[np.int32], x: npt.NDArray[np.float64], lookback: int, min_history: int
+) -> npt.NDArray[np.float64]:
     present = ~np.isnan(x)
     v = np.where(present, x, 0.0)
     c1 = np.concatenate([[0.0], np.cumsum(v)])

@@ -59,14 +59,18 @@ def run(batch: TickBatch) -> tuple[float, float, set[Key]]:
             producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50})
             for i in range(len(batch)):
                 tick = batch.tick(i)
-                producer.produce("bench_raw_crypto_ticks", orjson.dumps(tick_to_record(tick)), tick.symbol)
+                producer.produce(
+                    "bench_raw_crypto_ticks", orjson.dumps(tick_to_record(tick)), tick.symbol
+                )
                 if i % 10_000 == 0:
                     producer.poll(0)
             producer.flush(120)
             elapsed = _job(bootstrap, pg_url, "bench_")
             engine = sa.create_engine(pg_url)
             with engine.connect() as conn:
-                rows = conn.execute(sa.text("select symbol, window_start, anomaly_type from market_anomalies"))
+                rows = conn.execute(
+                    sa.text("select symbol, window_start, anomaly_type from market_anomalies")
+                )
                 found = {(s, micros(t), k) for s, t, k in rows}
             engine.dispose()
         finally:
@@ -81,10 +85,27 @@ def _job(bootstrap: str, store: str, prefix: str) -> float:
         env = {**os.environ, "DATA_DIR": tmp, "LOG_LEVEL": "WARNING"}
         began = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "tickwatch.cli", "spark", "--once", "--kafka", bootstrap,
-             "--store", store, "--topic-prefix", prefix, "--trigger", "1"],
-            check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=1800,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "tickwatch.cli",
+                "spark",
+                "--once",
+                "--kafka",
+                bootstrap,
+                "--store",
+                store,
+                "--topic-prefix",
+                prefix,
+                "--trigger",
+                "1",
+            ],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=1800,
+        )
         return time.perf_counter() - began
 
 

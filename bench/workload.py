@@ -51,13 +51,25 @@ def generate(w: Workload) -> TickBatch:
     """All ticks of the workload in event-time order (ties by symbol)."""
     parts = list(window_parts(w))
     return TickBatch(
-        parts[0].symbols, parts[0].sources,
+        parts[0].symbols,
+        parts[0].sources,
         *(np.concatenate([getattr(p, c) for p in parts]) for c in _COLUMNS),
-    )  # fmt: skip
+    )
 
 
-_COLUMNS = ("symbol_code", "source_code", "asset_code", "event", "ingest", "price", "volume",
-            "open", "high", "low", "close")  # fmt: skip
+_COLUMNS = (
+    "symbol_code",
+    "source_code",
+    "asset_code",
+    "event",
+    "ingest",
+    "price",
+    "volume",
+    "open",
+    "high",
+    "low",
+    "close",
+)
 
 
 def window_parts(w: Workload) -> Iterator[TickBatch]:
@@ -76,8 +88,11 @@ def window_parts(w: Workload) -> Iterator[TickBatch]:
         live = np.arange(width)[None, :] < n[:, None]
         returns = np.zeros((s, width))
         for i in range(width):
-            var = np.where(live[:, i], window_sigma**2 * (1 - alpha - beta)
-                           + alpha * last**2 * n + beta * var, var)  # fmt: skip
+            var = np.where(
+                live[:, i],
+                window_sigma**2 * (1 - alpha - beta) + alpha * last**2 * n + beta * var,
+                var,
+            )
             draw = rng.normal(0.0, 1.0, s) * np.sqrt(var / n)
             last = np.where(live[:, i], draw, last)
             returns[:, i] = np.where(live[:, i], draw, 0.0)
@@ -87,7 +102,9 @@ def window_parts(w: Workload) -> Iterator[TickBatch]:
         jump = rng.uniform(8, 14, s) * window_sigma * rng.choice([-1.0, 1.0], s)
         returns[np.arange(s), jump_at] += np.where(kind == 0, jump, 0.0)
         prices = price[:, None] * np.exp(np.cumsum(returns, axis=1))
-        interior = live & (np.arange(width)[None, :] > 0) & (np.arange(width)[None, :] < (n - 1)[:, None])
+        interior = (
+            live & (np.arange(width)[None, :] > 0) & (np.arange(width)[None, :] < (n - 1)[:, None])
+        )
         shake = rng.uniform(10, 16, (s, 1)) * (window_sigma / np.sqrt(n))[:, None]
         shake = shake * rng.choice([-1.0, 1.0], (s, width))
         prices = np.where(interior & (kind == 2)[:, None], prices * np.exp(shake), prices)
@@ -127,11 +144,20 @@ def slices(batch: TickBatch, size: int) -> list[TickBatch]:
         part = slice(a, a + size)
         out.append(
             TickBatch(
-                batch.symbols, batch.sources, batch.symbol_code[part], batch.source_code[part],
-                batch.asset_code[part], batch.event[part], batch.ingest[part], batch.price[part],
-                batch.volume[part], batch.open[part], batch.high[part], batch.low[part],
+                batch.symbols,
+                batch.sources,
+                batch.symbol_code[part],
+                batch.source_code[part],
+                batch.asset_code[part],
+                batch.event[part],
+                batch.ingest[part],
+                batch.price[part],
+                batch.volume[part],
+                batch.open[part],
+                batch.high[part],
+                batch.low[part],
                 batch.close[part],
-            )  # fmt: skip
+            )
         )
     return out
 
@@ -141,8 +167,9 @@ def write_jsonl(batch: TickBatch, path: Path) -> None:
     times = np.datetime_as_string(batch.event.astype("datetime64[us]"), unit="us")
     names = np.array(batch.symbols)[batch.symbol_code]
     with path.open("w") as handle:
-        for name, t, p, v in zip(names.tolist(), times.tolist(), batch.price.tolist(),
-                                 batch.volume.tolist(), strict=True):  # fmt: skip
+        for name, t, p, v in zip(
+            names.tolist(), times.tolist(), batch.price.tolist(), batch.volume.tolist(), strict=True
+        ):
             handle.write(
                 f'{{"source":"simulator","asset_type":"crypto","symbol":"{name}",'
                 f'"event_time":"{t}+00:00","ingest_time":"{t}+00:00","price":{p!r},'

@@ -17,10 +17,13 @@ import orjson
 
 from tickwatch.bus import Bus
 from tickwatch.config import Settings
-from tickwatch.engine import Engine, EngineConfig, EngineOutput
+from tickwatch.engine import EngineConfig, EngineOutput
+from tickwatch.engine.batch import TickBatch
+from tickwatch.engine.columnar import ColumnarEngine, make_engine
+from tickwatch.engine.windows import from_micros
 from tickwatch.errors import InvalidTick, StoreError
 from tickwatch.model import CLEAN_MARKET_DATA, MARKET_ANOMALIES, Anomaly, Rejected, Tick, Window
-from tickwatch.normalize import parse_tick, reject
+from tickwatch.normalize import parse_tick, reject, tick_to_record
 from tickwatch.sources import Record
 from tickwatch.store import ParquetLake, SqlStore
 from tickwatch.store.wal import TickLog
@@ -104,7 +107,7 @@ class Processor:
         self.bus = bus
         self.clock = clock
         self.tick_log = tick_log
-        self.engine = Engine(EngineConfig.from_settings(settings), clock)
+        self.engine = make_engine(EngineConfig.from_settings(settings), clock)
         self.counters = Counters()
         self._pending: deque[_Pending] = deque()
         self._store_error: str | None = None
@@ -156,6 +159,23 @@ class Processor:
         out = self.engine.process(ticks)
         self._emit(out, rejected, ticks)
         self.counters.ticks_in += len(records)
+        return out
+
+    def handle_batch(self, batch: TickBatch) -> EngineOutput:
+        """Ticks already validated as columns (`sources.fastread`): no per-record parsing, raw
+        ticks to the lake as one Arrow table. Without the columnar engine (another detector)
+        or with a tick log, the rows take `handle`'s path instead."""
+        if self.tick_log is not None or not isinstance(self.engine, ColumnarEngine):
+            return self.handle([tick_to_record(batch.tick(i)) for i in range(len(batch))])
+        out = self.engine.process_batch(batch).to_engine_output()
+        self._emit(out, [], [])
+        if self.lake is not None and len(batch):
+            self.lake.write_tick_table(batch.to_arrow())
+        self.counters.ticks_in += len(batch)
+        if len(batch):
+            latest = from_micros(int(batch.event.max()))
+            if self.counters.last_event_time is None or latest > self.counters.last_event_time:
+                self.counters.last_event_time = latest
         return out
 
     def retry(self) -> None:

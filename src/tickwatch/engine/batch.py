@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 import numpy.typing as npt
+import pyarrow as pa
 
 from tickwatch.engine.windows import from_micros, micros
 from tickwatch.model import AssetType, Tick
@@ -63,9 +63,7 @@ class TickBatch:
             sources=list(sources),
             symbol_code=sym,
             source_code=src,
-            asset_code=np.fromiter(
-                (t.asset_type is AssetType.CRYPTO for t in ticks), np.int8, n
-            ),
+            asset_code=np.fromiter((t.asset_type is AssetType.CRYPTO for t in ticks), np.int8, n),
             event=np.fromiter((micros(t.event_time) for t in ticks), np.int64, n),
             ingest=np.fromiter((micros(t.ingest_time) for t in ticks), np.int64, n),
             price=floats(t.price for t in ticks),
@@ -80,13 +78,17 @@ class TickBatch:
         """The ticks as the lake's raw_ticks columns (NaN numbers become nulls)."""
 
         def text(codes: I32, names: list[str]) -> pa.Array:
-            return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names, pa.string())).dictionary_decode()
+            return pa.DictionaryArray.from_arrays(
+                pa.array(codes), pa.array(names, pa.string())
+            ).dictionary_decode()
 
         ts = pa.timestamp("us", tz="UTC")
         return pa.table(
             {
                 "source": text(self.source_code, self.sources),
-                "asset_type": text(self.asset_code.astype(np.int32), [a.value for a in ASSET_TYPES]),
+                "asset_type": text(
+                    self.asset_code.astype(np.int32), [a.value for a in ASSET_TYPES]
+                ),
                 "symbol": text(self.symbol_code, self.symbols),
                 "event_time": pa.array(self.event, ts),
                 "ingest_time": pa.array(self.ingest, ts),

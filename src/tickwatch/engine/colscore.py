@@ -111,9 +111,7 @@ class Scores:
     z: F64
 
 
-def score(
-    sym: I32, values: F64, history: F64, min_history: int
-) -> tuple[Scores, F64]:
+def score(sym: I32, values: F64, history: F64, min_history: int) -> tuple[Scores, F64]:
     """Score windows sorted by (sym, start) against each symbol's previous windows.
 
     `history[i]` is (3, lookback): symbol i's last `lookback` feature values, oldest first,

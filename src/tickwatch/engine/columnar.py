@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +37,7 @@ I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 F64 = npt.NDArray[np.float64]
 NONE = np.iinfo(np.int64).min
+Columns = dict[str, npt.NDArray[Any]]  # the open store: one array per _OPEN_COLUMNS name
 _US = timedelta(microseconds=1)
 _FEATURES = tuple(Feature)
 _SEVERITIES = (None, Severity.LOW, Severity.MEDIUM, Severity.HIGH)
@@ -88,20 +90,39 @@ class ColumnarOutput:
             scores = dict(zip(_FEATURES, (p[i] for p in per_feature), strict=True))
             out.windows.append(
                 Window(
-                    symbol, asset, begin, end, opens[i], highs[i], lows[i], closes[i],
-                    _opt(volumes[i]), counts[i], _opt(vwaps[i]), returns[i],
-                    _opt(volatility[i]), scores,
-                )  # fmt: skip
+                    symbol,
+                    asset,
+                    begin,
+                    end,
+                    opens[i],
+                    highs[i],
+                    lows[i],
+                    closes[i],
+                    _opt(volumes[i]),
+                    counts[i],
+                    _opt(vwaps[i]),
+                    returns[i],
+                    _opt(volatility[i]),
+                    scores,
+                )
             )
         for i, k in zip(*np.nonzero(self.severity.T), strict=True):
             window, f = out.windows[i], _FEATURES[k]
             assert self.detected_at is not None
             out.anomalies.append(
                 Anomaly(
-                    window.symbol, window.asset_type, window.window_start, window.window_end,
-                    f.anomaly_type, values[k][i], means[k][i], stds[k][i], zs[k][i],
-                    _SEVERITIES[self.severity[k, i]], self.detected_at,  # type: ignore[arg-type]
-                )  # fmt: skip
+                    window.symbol,
+                    window.asset_type,
+                    window.window_start,
+                    window.window_end,
+                    f.anomaly_type,
+                    values[k][i],
+                    means[k][i],
+                    stds[k][i],
+                    zs[k][i],
+                    _SEVERITIES[self.severity[k, i]],  # type: ignore[arg-type]
+                    self.detected_at,
+                )
             )
         return out
 
@@ -116,7 +137,7 @@ def make_engine(config: EngineConfig, clock: Callable[[], datetime]) -> Engine |
 
 
 def _nullable(values: F64) -> list[float | None]:
-    listed: list[float | None] = np.where(np.isnan(values), None, values).tolist()
+    listed: list[float | None] = np.where(np.isnan(values), None, values).tolist()  # type: ignore[call-overload]
     return listed
 
 
@@ -129,7 +150,9 @@ class ColumnarEngine:
 
     def __init__(self, config: EngineConfig, clock: Callable[[], datetime]) -> None:
         if config.detector != "zscore":
-            raise ConfigError(f"the columnar engine implements DETECTOR=zscore, not {config.detector!r}")
+            raise ConfigError(
+                f"the columnar engine implements DETECTOR=zscore, not {config.detector!r}"
+            )
         self.config = config
         self.clock = clock
         self.size = config.window // _US
@@ -143,7 +166,7 @@ class ColumnarEngine:
         self._max = np.zeros(0, np.int64)
         self._wm_close = np.zeros(0, np.int64)
         self._history = np.zeros((0, 3, config.lookback))
-        self._open = {c: np.zeros(0, np.float64) for c in _OPEN_COLUMNS}
+        self._open: Columns = {c: np.zeros(0, np.float64) for c in _OPEN_COLUMNS}
         for c in ("sym", "src"):
             self._open[c] = np.zeros(0, np.int32)
         self._open["event"] = np.zeros(0, np.int64)
@@ -164,12 +187,17 @@ class ColumnarEngine:
         start = event - event % self.size
         accepted = self._classify(batch, sym, src, event, start, out)
         taken = {
-            "sym": sym[accepted], "src": src[accepted], "event": event[accepted],
+            "sym": sym[accepted],
+            "src": src[accepted],
+            "event": event[accepted],
             "ingest": batch.ingest[accepted],
-            "price": batch.price[accepted], "volume": batch.volume[accepted],
-            "open": batch.open[accepted], "high": batch.high[accepted],
-            "low": batch.low[accepted], "close": batch.close[accepted],
-        }  # fmt: skip
+            "price": batch.price[accepted],
+            "volume": batch.volume[accepted],
+            "open": batch.open[accepted],
+            "high": batch.high[accepted],
+            "low": batch.low[accepted],
+            "close": batch.close[accepted],
+        }
         out.accepted = int(np.count_nonzero(accepted))
         pool = {c: np.concatenate([self._open[c], taken[c]]) for c in _OPEN_COLUMNS}
         pool_start = pool["event"] - pool["event"] % self.size
@@ -204,9 +232,13 @@ class ColumnarEngine:
         o = self._open
         order = np.lexsort((o["event"], o["sym"]))
         batch = TickBatch(
-            self.symbols, self.sources, o["sym"][order], o["src"][order],  # type: ignore[arg-type]
-            self._asset[o["sym"][order]], *(o[c][order] for c in _OPEN_COLUMNS[2:]),  # type: ignore[arg-type]
-        )  # fmt: skip
+            self.symbols,
+            self.sources,
+            o["sym"][order],
+            o["src"][order],
+            self._asset[o["sym"][order]],
+            *(o[c][order] for c in _OPEN_COLUMNS[2:]),
+        )
         return [batch.tick(i) for i in range(len(batch))]
 
     def restore(self, history: Iterable[Window]) -> None:
@@ -264,7 +296,9 @@ class ColumnarEngine:
         opened: dict[int, set[int]] = {int(i): set() for i in slow}
         o = self._open
         mask = np.isin(o["sym"], slow)
-        for i, j, ev in zip(o["sym"][mask].tolist(), o["src"][mask].tolist(), o["event"][mask].tolist(), strict=True):
+        for i, j, ev in zip(
+            o["sym"][mask].tolist(), o["src"][mask].tolist(), o["event"][mask].tolist(), strict=True
+        ):
             seen[i].setdefault(ev - ev % size, set()).add((j, ev))
             opened[i].add(ev - ev % size)
         for i, j, ev in self._kept_keys(slow):
@@ -273,9 +307,13 @@ class ColumnarEngine:
         closes = {int(i): int(self._wm_close[i]) for i in slow}
         rows = np.flatnonzero(np.isin(sym, slow))
         for r, i, j, ev, st in zip(
-            rows.tolist(), sym[rows].tolist(), src[rows].tolist(), event[rows].tolist(),
-            start[rows].tolist(), strict=True,
-        ):  # fmt: skip
+            rows.tolist(),
+            sym[rows].tolist(),
+            src[rows].tolist(),
+            event[rows].tolist(),
+            start[rows].tolist(),
+            strict=True,
+        ):
             window_seen = seen[i].get(st)
             if window_seen is not None and (j, ev) in window_seen:
                 out.duplicates += 1
@@ -317,7 +355,7 @@ class ColumnarEngine:
         sym: I32,
         event: I64,
         accepted: npt.NDArray[np.bool_],
-        pool: dict[str, npt.NDArray[np.generic]],
+        pool: Columns,
         pool_start: I64,
         closing: npt.NDArray[np.bool_],
     ) -> None:
@@ -342,7 +380,7 @@ class ColumnarEngine:
 
     def _close(
         self,
-        pool: dict[str, npt.NDArray[np.generic]],
+        pool: Columns,
         closing: npt.NDArray[np.bool_],
         out: ColumnarOutput,
     ) -> None:
@@ -351,19 +389,21 @@ class ColumnarEngine:
             return
         rows = np.flatnonzero(closing)
         sym, event = pool["sym"][rows], pool["event"][rows]
-        self._keep(sym, pool["src"][rows], event)  # type: ignore[arg-type]
-        rows = rows[self._observation_order(sym, pool["src"][rows], event)]  # type: ignore[arg-type]
+        self._keep(sym, pool["src"][rows], event)
+        rows = rows[self._observation_order(sym, pool["src"][rows], event)]
         sym, event = pool["sym"][rows], pool["event"][rows]
         bar = tuple(pool[c][rows] for c in ("open", "high", "low", "close"))
         windows = summarize(
-            sym,  # type: ignore[arg-type]
-            event - event % self.size,  # type: ignore[operator]
-            pool["price"][rows],  # type: ignore[arg-type]
-            pool["volume"][rows],  # type: ignore[arg-type]
+            sym,
+            event - event % self.size,
+            pool["price"][rows],
+            pool["volume"][rows],
             bar,  # type: ignore[arg-type]
         )
         values = windows.features()
-        scores, history = score(windows.sym, values, self._history[np.unique(windows.sym)], self.config.min_history)
+        scores, history = score(
+            windows.sym, values, self._history[np.unique(windows.sym)], self.config.min_history
+        )
         self._history[np.unique(windows.sym)] = history
         c = self.config
         out.windows = windows
@@ -397,14 +437,18 @@ class ColumnarEngine:
         self._kept.append((sym, src, event))
         self._kept_rows += len(sym)
         if self._kept_rows > 2 * self._kept_floor + 100_000:
-            kept = list(self._kept_keys(None, arrays=True))
-            self._kept = [kept[0]] if kept else []  # type: ignore[list-item]
-            self._kept_rows = self._kept_floor = len(kept[0][0]) if kept else 0
+            kept = self._kept_arrays(None)
+            self._kept = [kept]
+            self._kept_rows = self._kept_floor = len(kept[0])
 
-    def _kept_keys(self, only: I32 | None, arrays: bool = False) -> Iterable[tuple[int, int, int]]:
+    def _kept_keys(self, only: I32) -> Iterable[tuple[int, int, int]]:
+        sym, src, event = self._kept_arrays(only)
+        return zip(sym.tolist(), src.tolist(), event.tolist(), strict=True)
+
+    def _kept_arrays(self, only: I32 | None) -> tuple[I32, I32, I64]:
         """Keys of closed windows the reference still remembers (of symbols `only`)."""
         if not self._kept:
-            return []
+            return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int64)
         sym = np.concatenate([k[0] for k in self._kept])
         src = np.concatenate([k[1] for k in self._kept])
         event = np.concatenate([k[2] for k in self._kept])
@@ -412,9 +456,7 @@ class ColumnarEngine:
         keep = (close == NONE) | (event - event % self.size + self.size > close - self.retention)
         if only is not None:
             keep &= np.isin(sym, only)
-        if arrays:
-            return [(sym[keep], src[keep], event[keep])]  # type: ignore[list-item]
-        return zip(sym[keep].tolist(), src[keep].tolist(), event[keep].tolist(), strict=True)
+        return sym[keep], src[keep], event[keep]
 
     # -- names ---------------------------------------------------------------------------------
 

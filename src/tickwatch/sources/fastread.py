@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
@@ -31,7 +32,7 @@ from tickwatch.engine.batch import TickBatch
 from tickwatch.engine.windows import micros
 from tickwatch.normalize import MAX_PRICE, MAX_SYMBOL_LENGTH, MAX_VOLUME
 from tickwatch.sources import Record
-from tickwatch.sources.replay import BATCH, read_records
+from tickwatch.sources.replay import BATCH, _utc_timestamps, read_records
 
 BLOCK_BYTES = 32 << 20
 _TS = pa.timestamp("us", tz="UTC")
@@ -73,7 +74,7 @@ def read_blocks(path: Path, now: datetime, max_skew: timedelta) -> Iterator[Bloc
         yield from _jsonl_blocks(path, now, max_skew)
     elif suffix == ".parquet":
         for group in pq.ParquetFile(path).iter_batches(batch_size=1 << 20):
-            table = pa.Table.from_batches([group])
+            table = pa.Table.from_batches([_utc_timestamps(group)])
             batch = to_batch(table, now, max_skew)
             if batch is not None:
                 yield Block(batch, [], table.num_rows)
@@ -134,9 +135,15 @@ def _lines(raw: io.BytesIO) -> Iterator[Record]:
 def to_batch(table: pa.Table, now: datetime, max_skew: timedelta) -> TickBatch | None:
     """Columns of `table` as a TickBatch, or None if any row needs `normalize` to judge it."""
     n = table.num_rows
-    if n == 0 or not all(name in table.column_names for name in ("source", "asset_type", "symbol", "event_time", "price")):
+    if n == 0 or not all(
+        name in table.column_names
+        for name in ("source", "asset_type", "symbol", "event_time", "price")
+    ):
         return None
-    col = {name: table[name].combine_chunks() if name in table.column_names else None for name in (*_TEXT, *_NUMBERS)}
+    col = {
+        name: table[name].combine_chunks() if name in table.column_names else None
+        for name in (*_TEXT, *_NUMBERS)
+    }
     for name in ("source", "symbol"):
         values = col[name]
         if not pa.types.is_string(values.type) or values.null_count:  # type: ignore[union-attr]
@@ -156,14 +163,12 @@ def to_batch(table: pa.Table, now: datetime, max_skew: timedelta) -> TickBatch |
         return None
     ingest_col = col["ingest_time"]
     now_us = micros(now)
-    if ingest_col is None or ingest_col.null_count == n:
-        ingest = np.full(n, now_us, np.int64)
-    else:
-        if ingest_col.null_count:
+    ingest = np.full(n, now_us, np.int64)
+    if ingest_col is not None and ingest_col.null_count != n:
+        given = _times(ingest_col)  # partly null goes the exact way (None here)
+        if given is None:
             return None
-        ingest = _times(ingest_col)
-        if ingest is None:
-            return None
+        ingest = given
     if (event < 0).any() or (event > ingest + max_skew // timedelta(microseconds=1)).any():
         return None
     numbers = {}
@@ -211,7 +216,7 @@ def to_batch(table: pa.Table, now: datetime, max_skew: timedelta) -> TickBatch |
     )
 
 
-def _times(values: pa.Array | None) -> np.ndarray | None:  # type: ignore[type-arg]
+def _times(values: pa.Array | None) -> npt.NDArray[np.int64] | None:
     """Microseconds since the epoch, or None unless every value is unambiguous."""
     if values is None or values.null_count:
         return None
@@ -228,4 +233,5 @@ def _times(values: pa.Array | None) -> np.ndarray | None:  # type: ignore[type-a
             return None
     else:
         return None
-    return values.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    micros_: npt.NDArray[np.int64] = values.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    return micros_

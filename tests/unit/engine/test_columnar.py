@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -43,7 +44,7 @@ def columnar(ticks: list[Tick], cuts: list[int], config: EngineConfig) -> Engine
 
 def _split(ticks: list[Tick], cuts: list[int]) -> list[list[Tick]]:
     edges = [0, *sorted(c % (len(ticks) + 1) for c in cuts), len(ticks)]
-    return [ticks[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+    return [ticks[a:b] for a, b in pairwise(edges)]
 
 
 def _window_key(w: Window) -> tuple[str, datetime]:
@@ -65,8 +66,14 @@ def assert_same(ticks: list[Tick], cuts: list[int] = (), **overrides: object) ->
     return want
 
 
-def tick(at: datetime, price: float, volume: float | None = 1.0, symbol: str = "AAPL",
-         source: str = "test", **bar: float) -> Tick:  # fmt: skip
+def tick(
+    at: datetime,
+    price: float,
+    volume: float | None = 1.0,
+    symbol: str = "AAPL",
+    source: str = "test",
+    **bar: float,
+) -> Tick:
     return Tick(source, AssetType.STOCK, symbol, at, at, price, volume, **bar)
 
 
@@ -142,13 +149,24 @@ def test_generated_streams_give_the_same_rows(case):
 
 def test_restore_then_process_matches_and_open_ticks_agree():
     history = reference(
-        [tick(at_time("09:00") + timedelta(minutes=5 * k, seconds=s), 100.0 + k % 3 + s / 100, 1.0 + s)
-         for k in range(10) for s in (10, 200)],  # fmt: skip
+        [
+            tick(
+                at_time("09:00") + timedelta(minutes=5 * k, seconds=s),
+                100.0 + k % 3 + s / 100,
+                1.0 + s,
+            )
+            for k in range(10)
+            for s in (10, 200)
+        ],
         [],
         EngineConfig(min_history=3),
     ).windows
-    later = [tick(at_time("09:49"), 99.0), tick(at_time("10:01"), 120.0, 50.0),
-             tick(at_time("10:02"), 80.0), tick(at_time("10:30"), 100.0)]  # fmt: skip
+    later = [
+        tick(at_time("09:49"), 99.0),
+        tick(at_time("10:01"), 120.0, 50.0),
+        tick(at_time("10:02"), 80.0),
+        tick(at_time("10:30"), 100.0),
+    ]
     config = EngineConfig(min_history=3)
     ref, col = Engine(config, clock=lambda: NOW), ColumnarEngine(config, clock=lambda: NOW)
     ref.restore(history)
