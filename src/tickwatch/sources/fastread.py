@@ -165,7 +165,10 @@ def to_batch(table: pa.Table, now: datetime, max_skew: timedelta) -> TickBatch |
     now_us = micros(now)
     ingest = np.full(n, now_us, np.int64)
     if ingest_col is not None and ingest_col.null_count != n:
-        given = _times(ingest_col)  # partly null goes the exact way (None here)
+        if ingest_col.null_count:  # a missing ingest_time means "now", as in parse_tick
+            filler = now.isoformat() if pa.types.is_string(ingest_col.type) else now
+            ingest_col = pc.fill_null(ingest_col, pa.scalar(filler, ingest_col.type))
+        given = _times(ingest_col)
         if given is None:
             return None
         ingest = given
