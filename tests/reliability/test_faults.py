@@ -38,7 +38,9 @@ TICKWATCH = [sys.executable, "-m", "tickwatch.cli"]
 
 def records(hours: float = 4) -> list[dict[str, Any]]:
     sim = MarketSimulator(["AAPL", "MSFT"], ["bitcoin"], seed=5, anomaly_rate=0.05)
-    return [tick_to_record(t) for w in sim.windows(START, START + timedelta(hours=hours)) for t in w]
+    return [
+        tick_to_record(t) for w in sim.windows(START, START + timedelta(hours=hours)) for t in w
+    ]
 
 
 DATA = records()
@@ -70,6 +72,22 @@ def clean_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], list
 
 def describe(rows: tuple[list[Any], list[Any]]) -> str:
     return f"{len(rows[0])} windows, {len(rows[1])} anomalies"
+
+
+@pytest.fixture
+def spawn() -> Iterator[Any]:
+    """subprocess.Popen whose processes are killed when the test ends, whatever happened."""
+    started: list[subprocess.Popen[Any]] = []
+
+    def start(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
+        started.append(subprocess.Popen(*args, **kwargs))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 @pytest.fixture
@@ -147,18 +165,20 @@ def test_lake_disk_full_then_space_again(ledger: Ledger, tmp_path: Path):
     assert raw_rows == len(DATA) and lake.error is None
 
 
-def test_replay_killed_with_sigkill_then_rerun(ledger: Ledger, tmp_path: Path, clean_run):
+def test_replay_killed_with_sigkill_then_rerun(ledger: Ledger, tmp_path: Path, clean_run, spawn):
     source = tmp_path / "ticks.jsonl"
     source.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in DATA * 1))
     out = tmp_path / "out"
     command = [*TICKWATCH, "replay", str(source), "--data-dir", str(out), "--speed", "2000"]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = spawn(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = out / "tickwatch.db"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not _has_rows(db):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _has_rows(db):
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
     assert _has_rows(db) and len(_rows(db)) < len(clean_run[0])  # killed mid-stream
     subprocess.run([*TICKWATCH, "replay", str(source), "--data-dir", str(out)], check=True,
                    capture_output=True)  # fmt: skip
@@ -195,18 +215,20 @@ def _windows_of(db: Path, symbol: str) -> list[datetime]:
     return [datetime.fromisoformat(r[0]) for r in rows]
 
 
-def test_embedded_runtime_killed_with_sigkill_then_restarted(ledger: Ledger, tmp_path: Path):
+def test_embedded_runtime_killed_with_sigkill_then_restarted(ledger: Ledger, tmp_path: Path, spawn):
     env = {**os.environ, "SIM_HISTORY_HOURS": "1", "SIM_SPEED": "300", "WEB_PORT": "0",
            "STOCK_SYMBOLS": "", "CRYPTO_IDS": "bitcoin,ethereum"}  # fmt: skip
     command = [*TICKWATCH, "run", "--source", "simulate", "--data-dir", str(tmp_path)]
     db = tmp_path / "simulated" / "tickwatch.db"
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (db.exists() and len(_windows_of(db, "bitcoin")) > 14):
-        time.sleep(0.5)
-    time.sleep(1.0)  # mid-stream: windows open, ticks in flight
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc = spawn(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_windows_of(db, "bitcoin")) <= 14:
+            time.sleep(0.5)
+        time.sleep(1.0)  # mid-stream: windows open, ticks in flight
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
     before = len(_windows_of(db, "bitcoin"))
     second = subprocess.run([*command, "--duration", "6"], env=env, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr
@@ -214,7 +236,9 @@ def test_embedded_runtime_killed_with_sigkill_then_restarted(ledger: Ledger, tmp
     gaps = 0
     for symbol in ("bitcoin", "ethereum"):
         starts = _windows_of(db, symbol)
-        gaps += sum(1 for a, b in zip(starts, starts[1:], strict=False) if b - a != timedelta(minutes=5))
+        gaps += sum(
+            1 for a, b in zip(starts, starts[1:], strict=False) if b - a != timedelta(minutes=5)
+        )
     with sqlite3.connect(db) as con:
         late = con.execute("select count(*) from dead_letters where kind = 'late'").fetchone()[0]
     ledger.record(AREA, "embedded runtime killed (SIGKILL) and restarted", 1,
@@ -224,11 +248,11 @@ def test_embedded_runtime_killed_with_sigkill_then_restarted(ledger: Ledger, tmp
 
 
 def test_sigterm_flushes_and_closes_windows_and_a_second_signal_exits_at_once(
-    ledger: Ledger, tmp_path: Path
+    ledger: Ledger, tmp_path: Path, spawn
 ):
     env = {**os.environ, "SIM_HISTORY_HOURS": "1", "SIM_SPEED": "60", "WEB_PORT": "0"}
     command = [*TICKWATCH, "run", "--source", "simulate", "--data-dir", str(tmp_path)]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = spawn(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     db = tmp_path / "simulated" / "tickwatch.db"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not _has_rows(db):
@@ -247,7 +271,7 @@ def test_sigterm_flushes_and_closes_windows_and_a_second_signal_exits_at_once(
     busy = {**env, "SIM_SPEED": "1", "SIM_HISTORY_HOURS": "24"}
     other = tmp_path / "other"
     command = [*TICKWATCH, "run", "--source", "simulate", "--data-dir", str(other)]
-    proc = subprocess.Popen(command, env=busy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = spawn(command, env=busy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not _has_rows(other / "simulated" / "tickwatch.db"):
         time.sleep(0.5)
