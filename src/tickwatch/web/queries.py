@@ -42,6 +42,8 @@ class Span:
     end: datetime | None
 
 
+MAX_TIMELINE = timedelta(days=366)  # the hourly timeline's longest span
+
 def parse_range(text: str) -> timedelta | None:
     """'90m', '6h', '24h', '7d' to a duration; 'all' to None."""
     if text == "all":
@@ -404,11 +406,14 @@ class Reader:
 
     @staticmethod
     def _hourly(span: Span, hours: dict[datetime, list[Any]]) -> list[HourBucket]:
-        """One bucket per hour of the range, empty hours included (a gap reads as calm)."""
+        """One bucket per hour from the first anomaly in the range (at most MAX_TIMELINE back)
+        to its end, empty hours included (a gap reads as calm)."""
         if not hours and (span.start is None or span.end is None):
             return []
         first = span.start or min(hours)
         last = span.end or max(hours) + timedelta(hours=1)
+        # a range of years ("99999d") must not build millions of empty buckets
+        first = max(first, last - MAX_TIMELINE, min(hours, default=last))
         hour = first.replace(minute=0, second=0, microsecond=0)
         buckets = []
         while hour < last:
