@@ -47,7 +47,9 @@ out = Console()
 
 DataDir = Annotated[
     Path | None,
-    typer.Option(help="Folder for the SQLite store and Parquet lake [env DATA_DIR, default ./data]"),
+    typer.Option(
+        help="Folder for the SQLite store and Parquet lake [env DATA_DIR, default ./data]"
+    ),
 ]
 
 
@@ -184,7 +186,9 @@ def _simulated_source(settings: Settings) -> SimulatedSource:
     simulator = MarketSimulator(settings.stock_symbols, settings.crypto_ids, settings.sim_seed)
     if resume is not None:
         logging.getLogger(__name__).info("resuming the simulated market at %s", resume.isoformat())
-        return SimulatedSource(simulator, max(resume, datetime.now(UTC)), timedelta(0), settings.sim_speed)
+        return SimulatedSource(
+            simulator, max(resume, datetime.now(UTC)), timedelta(0), settings.sim_speed
+        )
     history = timedelta(hours=settings.sim_history_hours)
     return SimulatedSource(simulator, datetime.now(UTC), history, settings.sim_speed)
 
@@ -279,7 +283,8 @@ def _graceful_stop() -> threading.Event:
 def _status_line(c: Counters, runtime: Runtime) -> str:
     high = sum(n for (_, sev), n in c.anomalies.items() if sev == "high")
     tasks = ", ".join(
-        f"{name.removeprefix('source:')} {t.state}" + (f" ({t.restarts} restarts)" if t.restarts else "")
+        f"{name.removeprefix('source:')} {t.state}"
+        + (f" ({t.restarts} restarts)" if t.restarts else "")
         for name, t in runtime.supervisor.tasks.items()
     )
     market = c.last_event_time.strftime("%Y-%m-%d %H:%M") if c.last_event_time else "-"
@@ -367,8 +372,10 @@ def replay(
         out.print_json(orjson.dumps(summary.as_dict()).decode())
     else:
         console.print(_summary(summary))
-        console.print(f"results in {settings.database_url.removeprefix('sqlite:///')} and "
-                      f"{settings.data_dir / 'lake'}")
+        console.print(
+            f"results in {settings.database_url.removeprefix('sqlite:///')} and "
+            f"{settings.data_dir / 'lake'}"
+        )
 
 
 def _progress(quiet: bool) -> Progress:
@@ -415,9 +422,7 @@ def simulate(
 @app.command()
 def evaluate(
     paths: Annotated[list[Path], typer.Argument(help="JSON Lines, CSV or Parquet tick files")],
-    labels: Annotated[
-        Path, typer.Option(help="Labelled anomalies, CSV symbol,start,end[,type]")
-    ],
+    labels: Annotated[Path, typer.Option(help="Labelled anomalies, CSV symbol,start,end[,type]")],
     detector: Annotated[
         str | None, typer.Option(help="zscore, robust or seasonal [env DETECTOR]")
     ] = None,

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     postgres_db: str = Field("marketdb", description="PostgreSQL database")
     grafana_admin_user: str = Field("admin", description="Grafana admin user")
     grafana_admin_password: SecretStr = Field(SecretStr("admin"), description="Grafana password")
+    airflow_admin_user: str = Field("admin", description="Airflow admin user")
+    airflow_admin_password: SecretStr = Field(SecretStr("admin"), description="Airflow password")
+    allow_default_admin: bool = Field(
+        False, description="let compose start Grafana/Airflow with the password 'admin'"
+    )
 
     # Engine (DESIGN.md canonical definitions)
     window_minutes: int = Field(5, gt=0, le=1440, description="tumbling window size, minutes")
@@ -136,7 +141,8 @@ class Settings(BaseSettings):
         "local", description="how a restart runs: local processes or the Docker Engine API"
     )
     docker_host: str = Field(
-        "unix:///var/run/docker.sock", description="Docker Engine API address (restart_backend=docker)"
+        "unix:///var/run/docker.sock",
+        description="Docker Engine API address (restart_backend=docker)",
     )
     docker_container_prefix: str = Field(
         "tickwatch-", description="container name = prefix + service (producer-stock, ...)"
@@ -183,6 +189,13 @@ class Settings(BaseSettings):
             values.append(self.store_url.split("@")[0].rsplit(":", 1)[1])
         return [v for v in values if len(v) >= 4 and v != "demo"]
 
+    def mask(self, text: str) -> str:
+        """`text` with every configured secret replaced by ***: for what is shown, not logged
+        (a status line, an API body), where an upstream error may echo a key back."""
+        for secret in self.secret_values():
+            text = text.replace(secret, "***")
+        return text
+
     @property
     def window(self) -> timedelta:
         return timedelta(minutes=self.window_minutes)
@@ -200,6 +213,11 @@ class Settings(BaseSettings):
         return self.store_url or f"sqlite:///{self.data_dir / 'tickwatch.db'}"
 
 
+_SECRET_FIELDS = {"store_url"} | {
+    name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)
+}
+
+
 def load_settings(**overrides: object) -> Settings:
     """Settings from env and `.env`, with `overrides` (CLI options) on top."""
     try:
@@ -208,5 +226,8 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors():
             name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
-            problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+            # A model-level error's input is every setting, secrets included: never echo it.
+            hidden = not error["loc"] or str(error["loc"][0]) in _SECRET_FIELDS
+            got = "" if hidden else f" (got {error.get('input')!r})"
+            problems.append(f"{name}: {error['msg']}{got}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

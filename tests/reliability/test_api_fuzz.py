@@ -113,9 +113,13 @@ def test_schemathesis_never_a_server_error(
 ):
     count, found = fuzz(app, served, mode)
     still = httpx.get(f"{served}/health").status_code
-    ledger.record(AREA, f"schemathesis {mode.value} cases, every GET operation", count,
-                  "0 5xx or non-JSON answers, /health 200",
-                  f"{len(found)} 5xx or non-JSON answers, /health {still}")  # fmt: skip
+    ledger.record(
+        AREA,
+        f"schemathesis {mode.value} cases, every GET operation",
+        count,
+        "0 5xx or non-JSON answers, /health 200",
+        f"{len(found)} 5xx or non-JSON answers, /health {still}",
+    )
     assert not found, "\n".join(found[:10])
     assert still == 200 and count >= EXAMPLES
 
@@ -142,8 +146,15 @@ HAND_PICKED: list[dict[str, str]] = [
     {"type": "price_spike; --"},
     {"severity": "HIGH"},
 ]
-GET_PATHS = ["/api/anomalies", "/api/windows", "/api/prices/latest", "/api/summary",
-             "/api/volatility", "/api/meta", "/health"]  # fmt: skip
+GET_PATHS = [
+    "/api/anomalies",
+    "/api/windows",
+    "/api/prices/latest",
+    "/api/summary",
+    "/api/volatility",
+    "/api/meta",
+    "/health",
+]
 
 
 def test_hand_picked_extremes(ledger: Ledger, served: str):
@@ -160,8 +171,12 @@ def test_hand_picked_extremes(ledger: Ledger, served: str):
                     found.append(f"{params}: {bad}")
         still = client.get("/health").status_code
     cases = len(HAND_PICKED) * len(GET_PATHS)
-    ledger.record(AREA, "huge values, unicode, bad dates, injection (hand-picked)", cases,
-                  "0 5xx or non-JSON answers, /health 200",
-                  f"{len(found)} 5xx or non-JSON answers, /health {still}")  # fmt: skip
+    ledger.record(
+        AREA,
+        "huge values, unicode, bad dates, injection (hand-picked)",
+        cases,
+        "0 5xx or non-JSON answers, /health 200",
+        f"{len(found)} 5xx or non-JSON answers, /health {still}",
+    )
     assert not found, "\n".join(found[:10])
     assert still == 200

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -201,10 +202,12 @@ def create_app(
             hub.unsubscribe(queue)
 
     @app.get("/health", tags=["ops"])
-    def health() -> JSONResponse:
+    def health() -> Response:
         """ok, degraded (a source or task is failing) or down (the store cannot be read: 503)."""
         body = health_report(store, pipeline, simulated)
-        return JSONResponse(body, status_code=503 if body["status"] == "down" else 200)
+        status = 503 if body["status"] == "down" else 200
+        masked = settings.mask(orjson.dumps(body).decode())  # errors may echo a key
+        return Response(masked, status_code=status, media_type="application/json")
 
     @app.get("/health/checks", tags=["ops"])
     def health_checks(

@@ -44,6 +44,7 @@ class Span:
 
 MAX_TIMELINE = timedelta(days=366)  # the hourly timeline's longest span
 
+
 def parse_range(text: str) -> timedelta | None:
     """'90m', '6h', '24h', '7d' to a duration; 'all' to None."""
     if text == "all":
@@ -413,7 +414,9 @@ class Reader:
         first = span.start or min(hours)
         last = span.end or max(hours) + timedelta(hours=1)
         # a range of years ("99999d") must not build millions of empty buckets
-        first = max(first, last - MAX_TIMELINE, min(hours, default=last))
+        floor = datetime.min.replace(tzinfo=last.tzinfo)
+        back = last - MAX_TIMELINE if last - floor > MAX_TIMELINE else floor  # year 1 is the floor
+        first = max(first, back, min(hours, default=last))
         hour = first.replace(minute=0, second=0, microsecond=0)
         buckets = []
         while hour < last:

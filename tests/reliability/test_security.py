@@ -1,0 +1,307 @@
+"""Security: loopback by default, read-only API, secrets masked everywhere, parameterised SQL,
+and a compose deployment that takes every password from `.env` and refuses admin/admin.
+
+Secrets are set to distinctive values and served back by hostile loopback APIs that echo the
+key in their error bodies, so a leak anywhere (log line, traceback, /health, error message)
+would show the value verbatim.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from pytest_httpserver import HTTPServer
+from sqlalchemy import func, inspect, select
+from werkzeug import Request, Response
+
+from tests.ledger import Ledger
+from tickwatch.config import Settings, load_settings
+from tickwatch.errors import ConfigError
+from tickwatch.normalize import tick_to_record
+from tickwatch.processor import Processor
+from tickwatch.runtime import Runtime
+from tickwatch.sources.alphavantage import AlphaVantageSource
+from tickwatch.sources.coingecko import CoinGeckoSource
+from tickwatch.sources.simulate import MarketSimulator
+from tickwatch.store import SqlStore
+from tickwatch.store.sql import market_anomalies
+from tickwatch.web import WebServer, create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+AREA = "security"
+SECRETS = {
+    "ALPHA_VANTAGE_API_KEY": "av-key-Q7Z4X9W2",
+    "COINGECKO_API_KEY": "cg-key-M3N8B5V1",
+    "POSTGRES_PASSWORD": "pg-pass-K2J6H4G8",
+    "GRAFANA_ADMIN_PASSWORD": "gf-pass-R5T1Y7U3",
+    "ALERT_WEBHOOK_URL": "http://127.0.0.1:9/hooks/wh-token-P0O9I8U7",
+}
+STORE_SECRET = "store-pass-L1K2J3H4"
+OK = ("ok", "starting")
+START = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
+NOW = datetime(2024, 3, 6, tzinfo=UTC)
+
+
+def leaks(text: str) -> list[str]:
+    values = [*SECRETS.values(), "wh-token-P0O9I8U7", STORE_SECRET]
+    return [value for value in values if value in text]
+
+
+def echo(request: Request) -> Response:
+    """A hostile API: refuses every call and echoes the key it was sent."""
+    sent = request.args.get("apikey") or request.headers.get("x-cg-demo-api-key") or ""
+    return Response(f'{{"error": "key {sent} refused"}}', 403, content_type="application/json")
+
+
+@pytest.fixture
+def hostile(httpserver: HTTPServer) -> HTTPServer:
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(echo)
+    return httpserver
+
+
+def secret_env(server: HTTPServer, data_dir: Path) -> dict[str, str]:
+    return {
+        **SECRETS,
+        "ALPHA_VANTAGE_BASE_URL": server.url_for("/query"),
+        "COINGECKO_BASE_URL": server.url_for("/api/v3"),
+        "STOCK_SYMBOLS": "AAPL",
+        "CRYPTO_IDS": "bitcoin",
+        "DATA_DIR": str(data_dir),
+        "WEB_PORT": "0",
+        "LOG_LEVEL": "DEBUG",
+        "REQUEST_TIMEOUT": "2",
+    }
+
+
+@pytest.fixture
+def filled_store(tmp_path: Path) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'sec.db'}"
+    store = SqlStore(url)
+    sim = MarketSimulator(["AAPL"], [], seed=4, anomaly_rate=0.1)
+    data = [tick_to_record(t) for w in sim.windows(START, START + timedelta(hours=3)) for t in w]
+    processor = Processor(load_settings(store_url=url), store, None, clock=lambda: NOW)
+    processor.handle(data)
+    processor.finish()
+    store.close()
+    yield url
+
+
+@pytest.fixture
+def served(filled_store: str) -> Iterator[str]:
+    server = WebServer(create_app(load_settings(store_url=filled_store)), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert server.wait_started(10.0)
+    yield server.url
+    server.stop()
+    thread.join(10)
+
+
+def test_web_binds_loopback_by_default(ledger: Ledger, monkeypatch, filled_store: str):
+    monkeypatch.delenv("WEB_HOST", raising=False)
+    settings = Settings(_env_file=None, store_url=filled_store, web_port=0)  # type: ignore[call-arg]
+    server = WebServer(create_app(settings), settings.web_host, settings.web_port)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert server.wait_started(10.0)
+    bound = server.server.servers[0].sockets[0].getsockname()[0]
+    server.stop()
+    thread.join(10)
+    ledger.record(AREA, "web app listen address by default", 1, "127.0.0.1", bound)
+    assert bound == "127.0.0.1"
+
+
+def test_api_is_read_only(ledger: Ledger, served: str):
+    spec = httpx.get(f"{served}/openapi.json").json()
+    methods = {method for item in spec["paths"].values() for method in item}
+    refused = total = 0
+    with httpx.Client(base_url=served) as client:
+        for path in [*spec["paths"], "/", "/overview", "/static/index.html"]:
+            for method in ("POST", "PUT", "PATCH", "DELETE"):
+                total += 1
+                refused += client.request(method, path).status_code == 405
+    ledger.record(
+        AREA,
+        "API read-only: routes GET only; writes refused",
+        total,
+        f"methods ['get'], {total} x 405",
+        f"methods {sorted(methods)}, {refused} x 405",
+    )
+    assert methods == {"get"} and refused == total
+
+
+def test_sql_is_parameterised(ledger: Ledger, served: str, filled_store: str):
+    hostile = ["'; DROP TABLE market_anomalies; --", "AAPL' OR '1'='1", 'AAPL" OR 1=1 --']
+    store = SqlStore(filled_store)
+    with store.engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(market_anomalies)).scalar_one()
+    found = []
+    for symbol in hostile:
+        body = httpx.get(f"{served}/api/anomalies", params={"symbol": symbol, "range": "all"})
+        found.append(body.json()["total"])
+    with store.engine.connect() as conn:
+        after = conn.execute(select(func.count()).select_from(market_anomalies)).scalar_one()
+    tables = set(inspect(store.engine).get_table_names())
+    store.close()
+    # no SQL text is built from strings in the package: every query is SQLAlchemy Core
+    built = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in (ROOT / "src" / "tickwatch").rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"(\btext|\.execute|\.exec_driver_sql)\(\s*f?[\"'].*(\{|%s|\+)", line)
+    ]
+    ledger.record(
+        AREA,
+        "SQL injection through the symbol filter",
+        len(hostile),
+        f"0 matches each, {before} anomalies kept, no string-built SQL",
+        f"{max(found)} matches, {after} anomalies kept"
+        + (", no string-built SQL" if not built else f", string-built SQL {built}"),
+    )
+    assert found == [0, 0, 0] and after == before > 0 and "market_anomalies" in tables
+    assert built == []
+
+
+def test_secrets_never_in_api_or_health(
+    ledger: Ledger, hostile: HTTPServer, monkeypatch, tmp_path: Path
+):
+    for name, value in secret_env(hostile, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    sources = [AlphaVantageSource(settings), CoinGeckoSource(settings)]
+    runtime = Runtime(settings, sources, web=True)
+    runtime.start()
+    try:
+        assert runtime.web is not None and runtime.web.wait_started(10.0)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(s.health.state in OK for s in sources):
+            time.sleep(0.1)  # until the hostile API has refused (and echoed) both keys
+        states = [s.health.state for s in sources]
+        failing = not any(state in OK for state in states)
+        bodies = []
+        with httpx.Client(base_url=runtime.web.url) as client:
+            for path in [
+                "/health",
+                "/api/meta",
+                "/metrics",
+                "/api/anomalies",
+                "/api/summary",
+                "/openapi.json",
+                "/health/checks",
+            ]:
+                bodies.append(client.get(path).text)
+    finally:
+        runtime.shutdown()
+    found = leaks("\n".join(bodies))
+    ledger.record(
+        AREA,
+        "secrets in API responses while a hostile API echoes the keys",
+        len(bodies),
+        "both sources failing, 0 secrets shown",
+        f"{'both sources failing' if failing else f'sources {states}'}, {len(found)} secrets shown",
+    )
+    assert failing and found == [], found
+
+
+def test_secrets_never_in_run_logs_or_errors(ledger: Ledger, hostile: HTTPServer, tmp_path: Path):
+    env = {**os.environ, **secret_env(hostile, tmp_path), "NO_COLOR": "1", "COLUMNS": "200"}
+    run = [sys.executable, "-m", "tickwatch.cli", "run", "--source", "live", "--duration", "6"]
+    done = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    logged = done.stdout + done.stderr
+    bad_store = f"postgresql+psycopg://market:{STORE_SECRET}@127.0.0.1:9/marketdb"
+    failed = subprocess.run(
+        [*run, "--store", bad_store],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    bad_config = subprocess.run(
+        [*run[:4], "run"],
+        env={**env, "Z_THRESHOLD": "9"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    errors = failed.stdout + failed.stderr + bad_config.stdout + bad_config.stderr
+    try:
+        load_settings(z_threshold=9, **{k.lower(): v for k, v in SECRETS.items()})
+        raised = ""
+    except ConfigError as exc:
+        raised = str(exc)
+    found = leaks(logged) + leaks(errors) + leaks(raised)
+    refused = "403" in logged
+    ledger.record(
+        AREA,
+        "secrets in `tickwatch run` logs (DEBUG) and error messages",
+        4,
+        "keys refused and logged, 0 secrets shown",
+        f"keys {'refused and logged' if refused else 'never sent'}, {len(found)} secrets shown",
+    )
+    assert refused, logged[-2000:]
+    assert failed.returncode != 0 and bad_config.returncode != 0
+    assert found == [], found
+
+
+GUARDED = {
+    "grafana": ("GRAFANA_ADMIN_PASSWORD", "GF_SECURITY_ADMIN_PASSWORD"),
+    "airflow": ("AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_ADMIN_PASSWORD"),
+}
+
+
+def guard_of(service: dict[str, object]) -> list[str]:
+    """The service's start command as the container runs it ($$ is compose's escaped $)."""
+    argv = service.get("entrypoint") or service["command"]
+    assert isinstance(argv, list)
+    return [str(part).replace("$$", "$") for part in argv]
+
+
+def test_compose_passwords_from_env_and_no_default_admin(ledger: Ledger):
+    text = (ROOT / "deploy" / "docker-compose.yml").read_text()
+    compose = yaml.safe_load(text)
+    variables = re.findall(r"\$\{([A-Z0-9_]+)(:?[-?])?[^}]*\}", text)
+    defaulted = sorted({n for n, op in variables if "PASSWORD" in n and op != ":?"})
+    outcomes = []
+    for name, (env_name, container_name) in GUARDED.items():
+        argv = guard_of(compose["services"][name])
+        shell, flag, script, label, variable = argv[:5]
+        assert variable == container_name
+        for password, allow in (("admin", ""), ("admin", "true"), ("s3cret-Long", "")):
+            env = {
+                "PATH": os.environ["PATH"],
+                container_name: password,
+                "ALLOW_DEFAULT_ADMIN": allow,
+            }
+            done = subprocess.run(
+                [shell, flag, script, label, variable, "echo", "started"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            outcomes.append(done.stdout.strip() == "started")
+            if not outcomes[-1]:
+                assert f"{name}: refusing" in done.stderr and env_name in text
+    expected = [False, True, True] * len(GUARDED)
+    ledger.record(
+        AREA,
+        "compose: passwords from .env, admin/admin refused unless allowed",
+        len(outcomes) + 1,
+        f"no defaulted passwords, started {expected}",
+        f"{f'defaulted {defaulted}' if defaulted else 'no defaulted passwords'}, "
+        f"started {outcomes}",
+    )
+    assert defaulted == [] and outcomes == expected
