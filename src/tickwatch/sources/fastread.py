@@ -32,7 +32,7 @@ from tickwatch.engine.batch import TickBatch
 from tickwatch.engine.windows import micros
 from tickwatch.normalize import MAX_PRICE, MAX_SYMBOL_LENGTH, MAX_VOLUME
 from tickwatch.sources import Record
-from tickwatch.sources.replay import BATCH, _utc_timestamps, read_records
+from tickwatch.sources.replay import BATCH, _utc_timestamps, json_records, read_records
 
 BLOCK_BYTES = 32 << 20
 _TS = pa.timestamp("us", tz="UTC")
@@ -114,22 +114,8 @@ def _json_block(data: bytes, now: datetime, max_skew: timedelta) -> Block:
     if batch is not None and table is not None and table.num_rows == data.count(b"\n"):
         return Block(batch, [], table.num_rows)
     with io.BytesIO(data) as raw:
-        records = list(_lines(raw))
+        records = list(json_records(raw))
     return Block(None, records, len(records))
-
-
-def _lines(raw: io.BytesIO) -> Iterator[Record]:
-    import orjson
-
-    for line in raw:
-        if not line.strip():
-            continue
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            yield line.rstrip(b"\r\n")
-            continue
-        yield value if isinstance(value, dict) else line.rstrip(b"\r\n")
 
 
 def to_batch(table: pa.Table, now: datetime, max_skew: timedelta) -> TickBatch | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -31,15 +31,7 @@ def read_records(path: Path) -> Iterator[Record]:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
         with path.open("rb") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                try:
-                    value = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    yield line.rstrip(b"\r\n")
-                    continue
-                yield value if isinstance(value, dict) else line.rstrip(b"\r\n")
+            yield from json_records(handle)
     elif suffix == ".csv":
         with path.open(newline="", encoding="utf-8", errors="replace") as handle:
             yield from csv.DictReader(handle)
@@ -48,6 +40,19 @@ def read_records(path: Path) -> Iterator[Record]:
             yield from _utc_timestamps(batch).to_pylist()
     else:
         raise SourceError(f"{path}: unknown file type {suffix!r}; use .jsonl, .csv or .parquet")
+
+
+def json_records(lines: Iterable[bytes]) -> Iterator[Record]:
+    """One record per non-blank JSON line; a line that is not a JSON object stays bytes."""
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            yield line.rstrip(b"\r\n")
+            continue
+        yield value if isinstance(value, dict) else line.rstrip(b"\r\n")
 
 
 def _utc_timestamps(batch: pa.RecordBatch) -> pa.RecordBatch:
