@@ -34,7 +34,7 @@ def make_tick() -> Callable[..., Tick]:
 
 def at_time(text: str, day: str = "2024-03-04") -> datetime:
     parts = [int(p) for p in text.split(":")]
-    hour, minute, second = (parts + [0, 0])[:3]
+    hour, minute, second = [*parts, 0, 0][:3]
     base = datetime.fromisoformat(day).replace(tzinfo=UTC)
     return base.replace(hour=hour, minute=minute, second=second)
 

@@ -39,10 +39,12 @@ class Ledger:
             "",
             "Produced by the test suite (`make test`, tests under `tests/reliability/` and the",
             "fault tests of the distributed parts); regenerated on every full run. Each row is one",
-            "class of fault or bad input: how many runs and cases were tried, the rows a fault-free",
-            "run gives, and what was found after the fault; green means every run matched.",
+            "class of fault or bad input: how many runs and cases were tried, the rows a",
+            "fault-free run gives, and what was found after the fault; green means every run",
+            "matched.",
             "",
-            "| area | fault or input class | runs | cases | expected (last run) | found (last run) | outcome |",
+            "| area | fault or input class | runs | cases | expected (last run) "
+            "| found (last run) | outcome |",
             "| --- | --- | ---: | ---: | --- | --- | --- |",
         ]
         merged: dict[tuple[str, str], list[Entry]] = {}
@@ -53,8 +55,8 @@ class Ledger:
             last = entries[-1]
             ok = all(e.ok for e in entries)
             lines.append(
-                f"| {area} | {case} | {len(entries)} | {cases} | {last.expected} | {last.found} | "
-                f"{'green' if ok else 'RED'} |"
+                f"| {area} | {case} | {len(entries)} | {cases} | {last.expected} "
+                f"| {last.found} | {'green' if ok else 'RED'} |"
             )
         return "\n".join(lines) + "\n"
 

@@ -93,7 +93,9 @@ def parse_tick(record: Mapping[str, Any], ingest_time: datetime, max_skew: timed
     try:
         asset_type = AssetType(record["asset_type"].strip().lower())
     except ValueError:
-        raise InvalidTick(f"asset_type must be stock or crypto, got {record['asset_type']!r:.40}")
+        raise InvalidTick(
+            f"asset_type must be stock or crypto, got {record['asset_type']!r:.40}"
+        ) from None
 
     event_time = parse_time(record.get("event_time"))
     if not _blank(record.get("ingest_time")):

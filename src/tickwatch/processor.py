@@ -245,7 +245,9 @@ class Processor:
             c.anomalies[(a.anomaly_type.value, a.severity.value)] += 1
         if len(out.anomalies) > MAX_ANOMALY_LINES:  # a backfill or replay: one line, not hundreds
             high = sum(1 for a in out.anomalies if a.severity.value == "high")
-            log.info("%d anomalies in %d windows (%d high)", len(out.anomalies), len(out.windows), high)
+            log.info(
+                "%d anomalies in %d windows (%d high)", len(out.anomalies), len(out.windows), high
+            )
         else:
             for a in out.anomalies:
                 log.info(

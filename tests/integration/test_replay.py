@@ -135,9 +135,8 @@ def test_parquet_with_and_without_time_zone_and_a_second_run_keeps_one_dead_lett
 
     from tickwatch.normalize import parse_time
 
-    rows = ticks_for("IBM", [0.1, 0.2]) + [
-        {**ticks_for("IBM", [0.1])[0], "event_time": "2099-01-01T00:00:00Z"}
-    ]
+    late = {**ticks_for("IBM", [0.1])[0], "event_time": "2099-01-01T00:00:00Z"}
+    rows = [*ticks_for("IBM", [0.1, 0.2]), late]
     times = [parse_time(r["event_time"]) for r in rows]
     columns = {
         "source": [r["source"] for r in rows],

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,7 +49,8 @@ def run(records: list[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]
     with store.engine.connect() as conn:
         clean = [tuple(r) for r in conn.execute(select(clean_market_data))]
         anomalies = [
-            tuple(r)[:-1] for r in conn.execute(select(market_anomalies))  # without detected_at
+            tuple(r)[:-1]
+            for r in conn.execute(select(market_anomalies))  # without detected_at
         ]
     letters = store.count(dead_letters)
     store.close()
@@ -79,9 +79,7 @@ def inject(rnd: random.Random, bad: list[Any]) -> list[Any]:
 
 
 def mutate(field: str, values: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
-    return st.builds(
-        lambda base, value: {**base, field: value}, st.sampled_from(VALID), values
-    )
+    return st.builds(lambda base, value: {**base, field: value}, st.sampled_from(VALID), values)
 
 
 malformed_json = st.binary(max_size=60).filter(lambda b: not _is_object(b)) | st.sampled_from(
@@ -98,7 +96,9 @@ def _is_object(raw: bytes) -> bool:
 
 wrong_types = st.one_of(
     *(
-        mutate(name, st.sampled_from([[1], {"a": 1}, True] if name != "volume" else [[1], {}, True]))
+        mutate(
+            name, st.sampled_from([[1], {"a": 1}, True] if name != "volume" else [[1], {}, True])
+        )
         for name in ("price", "volume", "event_time", "symbol", "asset_type", "source")
     )
 )
@@ -107,12 +107,14 @@ missing = st.builds(
     st.sampled_from(VALID),
     st.sampled_from(["source", "asset_type", "symbol", "event_time", "price"]),
 )
-huge = mutate("price", st.floats(1e12, 1e308)) | mutate("volume", st.floats(1e15, 1e308)) | (
-    mutate("price", st.sampled_from(["1e400", "-1e400"]))
+huge = (
+    mutate("price", st.floats(1e12, 1e308))
+    | mutate("volume", st.floats(1e15, 1e308))
+    | (mutate("price", st.sampled_from(["1e400", "-1e400"])))
 )
-non_finite = mutate("price", st.sampled_from([math.nan, math.inf, -math.inf, "NaN", "Infinity"])) | (
-    mutate("volume", st.sampled_from([math.nan, math.inf, "nan"]))
-)
+non_finite = mutate(
+    "price", st.sampled_from([math.nan, math.inf, -math.inf, "NaN", "Infinity"])
+) | (mutate("volume", st.sampled_from([math.nan, math.inf, "nan"])))
 far_future = st.builds(
     lambda base, days: {**base, "event_time": (NOW + timedelta(days=days)).isoformat(),
                         "ingest_time": None},
@@ -179,9 +181,10 @@ def test_duplicates_count_once(ledger: Ledger, seed: int, share: float):
 @given(st.integers(0, 2**32))
 def test_out_of_order_bursts_within_the_lateness_change_nothing(ledger: Ledger, seed: int):
     rnd = random.Random(seed)
-    delay: Callable[[dict[str, Any]], datetime] = lambda r: datetime.fromisoformat(
-        r["event_time"]
-    ) + timedelta(seconds=rnd.uniform(0, 599))
+
+    def delay(r: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(r["event_time"]) + timedelta(seconds=rnd.uniform(0, 599))
+
     records = sorted(VALID, key=delay)
     clean, anomalies, letters, _ = run(records)
     moved = sum(1 for a, b in zip(records, VALID, strict=True) if a is not b)

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from tickwatch.engine.features import sample_std
 from tickwatch.errors import ConfigError
-from tickwatch.model import EPOCH, NO_SCORE, AssetType, Feature, Score
+from tickwatch.model import NO_SCORE, AssetType, Feature, Score
 
 
 class SeriesDetector(Protocol):

@@ -51,7 +51,9 @@ class Supervisor:
                 status.last_error = f"{type(exc).__name__}: {exc}"
                 status.last_error_at = datetime.now(UTC)
                 status.state = "backoff"
-                log.exception("task %s crashed; restart %d in %.0fs", status.name, status.restarts, backoff)
+                log.exception(
+                    "task %s crashed; restart %d in %.0fs", status.name, status.restarts, backoff
+                )
                 if self.stop.wait(backoff):
                     break
                 backoff = min(backoff * 2, self.max_backoff)
@@ -66,5 +68,7 @@ class Supervisor:
 
     def all_finished(self, prefix: str = "") -> bool:
         return all(
-            t.state in ("finished", "stopped") for n, t in self.tasks.items() if n.startswith(prefix)
+            t.state in ("finished", "stopped")
+            for n, t in self.tasks.items()
+            if n.startswith(prefix)
         )

@@ -125,8 +125,10 @@ class MarketSimulator:
 
         returns = np.empty(n)
         for i in range(n):  # GARCH(1, 1) per tick, scaled to the window
-            s.var = s.base_var * (1 - s.alpha - s.beta) + s.alpha * s.last_return**2 * n + (
-                s.beta * s.var
+            s.var = (
+                s.base_var * (1 - s.alpha - s.beta)
+                + s.alpha * s.last_return**2 * n
+                + (s.beta * s.var)
             )
             s.last_return = float(rng.normal(0, math.sqrt(s.var / n)))
             returns[i] = s.last_return
@@ -147,7 +149,9 @@ class MarketSimulator:
             volumes *= rng.uniform(8, 15)
 
         ticks = []
-        for offset, price, volume in zip(offsets.tolist(), prices.tolist(), volumes.tolist(), strict=True):
+        for offset, price, volume in zip(
+            offsets.tolist(), prices.tolist(), volumes.tolist(), strict=True
+        ):
             moment = start + timedelta(milliseconds=offset)
             ticks.append(
                 Tick(
@@ -170,7 +174,12 @@ class MarketSimulator:
             writer.writerow(["symbol", "start", "end", "type"])
             for label in self.labels:
                 writer.writerow(
-                    [label.symbol, label.start.isoformat(), label.end.isoformat(), label.anomaly_type]
+                    [
+                        label.symbol,
+                        label.start.isoformat(),
+                        label.end.isoformat(),
+                        label.anomaly_type,
+                    ]
                 )
 
 

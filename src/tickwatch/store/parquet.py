@@ -133,7 +133,9 @@ class ParquetLake:
                 self._buffers[table] = []
         except OSError as exc:
             if self.error is None:
-                log.error("lake write to %s failed, holding %d rows: %s", self.root, self.buffered, exc)
+                log.error(
+                    "lake write to %s failed, holding %d rows: %s", self.root, self.buffered, exc
+                )
             self.error = f"{type(exc).__name__}: {exc}"
             return
         if self.error is not None:
@@ -169,7 +171,7 @@ class ParquetLake:
 
     def read(self, table: str, days: Iterable[str] | None = None) -> pa.Table:
         """Rows of `table` (all days by default), one per key, latest write winning."""
-        parts = []
+        parts: list[pa.Table] = []
         for day in self.partitions(table) if days is None else days:
             folder = self.root / table / f"date={day}"
             parts.extend(pq.read_table(f) for f in sorted(folder.glob("part-*.parquet")))
@@ -203,7 +205,8 @@ class ParquetLake:
         if not files:
             return False
         data = pq.read_table(files[0], columns=list(KEYS[table]))
-        return data.group_by(list(KEYS[table])).aggregate([]).num_rows != data.num_rows
+        unique: int = data.group_by(list(KEYS[table])).aggregate([]).num_rows
+        return bool(unique != data.num_rows)
 
 
 def _latest_per_key(data: pa.Table, keys: Sequence[str]) -> pa.Table:

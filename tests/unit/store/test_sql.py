@@ -10,8 +10,17 @@ from pathlib import Path
 import pytest
 
 from tickwatch.errors import StoreError
-from tickwatch.model import NO_SCORE, Anomaly, AnomalyType, AssetType, Feature, Rejected, Score
-from tickwatch.model import Severity, Window
+from tickwatch.model import (
+    NO_SCORE,
+    Anomaly,
+    AnomalyType,
+    AssetType,
+    Feature,
+    Rejected,
+    Score,
+    Severity,
+    Window,
+)
 from tickwatch.store.sql import SqlStore, clean_market_data, dead_letters, market_anomalies
 
 T0 = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
