@@ -26,17 +26,18 @@ system-deps:
 airflow:  # Apache Airflow 3 in its own venv (.venv-airflow), tickwatch installed into it
 	bash scripts/airflow.sh install
 
+# TICKWATCH_WRITE_REPORTS: the full suite rewrites docs/RELIABILITY.md from what it tried
 test: install system-deps
-	$(BIN)/pytest
+	TICKWATCH_WRITE_REPORTS=1 $(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
 
 # Regenerates docs/BENCHMARKS.md (about 5-10 minutes). The OpenBLAS overrides are dropped for
 # this command only (the engine calls no BLAS, but numpy should run as it does elsewhere).
