@@ -166,7 +166,7 @@ def test_sql_is_parameterised(ledger: Ledger, served: str, filled_store: str):
         "SQL injection through the symbol filter",
         len(hostile),
         f"0 matches each, {before} anomalies kept, no string-built SQL",
-        f"{max(found)} matches, {after} anomalies kept"
+        f"{max(found)} matches each, {after} anomalies kept"
         + (", no string-built SQL" if not built else f", string-built SQL {built}"),
     )
     assert found == [0, 0, 0] and after == before > 0 and "market_anomalies" in tables
