@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.integration.spark_stream import assert_same_rows, embedded, produce, tick_stream
+from tests.ledger import Ledger
 from tickwatch.store import SqlStore
 from tickwatch.store.sql import clean_market_data
 
@@ -54,7 +55,7 @@ def _count(url: str) -> int:
 
 
 def test_killed_job_resumes_from_its_checkpoint(
-    kafka_bootstrap: str, postgres_db: str, tmp_path: Path
+    kafka_bootstrap: str, postgres_db: str, tmp_path: Path, ledger: Ledger
 ) -> None:
     messages = tick_stream()
     first, rest = messages[: len(messages) * 2 // 3], messages[len(messages) * 2 // 3 :]
@@ -86,4 +87,13 @@ def test_killed_job_resumes_from_its_checkpoint(
     again = _job(env, log, 5000, "--once")
     assert again.wait(timeout=300) == 0, log.read_text()[-3000:]
 
-    assert_same_rows(SqlStore(postgres_db), expected)
+    store = SqlStore(postgres_db)
+    found = store.count(clean_market_data)
+    ledger.record(
+        "faults",
+        "Spark job killed (SIGKILL) mid-stream, restarted from its checkpoint",
+        1,
+        f"{total} windows, same rows as the embedded engine",
+        f"{found} windows, {'same' if found == total else 'different'} rows as the embedded engine",
+    )
+    assert_same_rows(store, expected)
