@@ -8,7 +8,7 @@ CACHE := $(CURDIR)/.cache
 export PIP_CACHE_DIR := $(CACHE)/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install system-deps run test lint format bench clean airflow
+.PHONY: install system-deps run test lint format bench clean airflow audit
 
 install: $(VENV)/.installed
 
@@ -43,6 +43,11 @@ format: install
 # this command only (the engine calls no BLAS, but numpy should run as it does elsewhere).
 bench: install
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m bench
+
+# Known vulnerabilities in the pinned dependencies (needs the PyPI vulnerability service; it is
+# not reachable from the build machines here, so CI does not run it)
+audit: install
+	$(BIN)/pip-audit --strict -r constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
