@@ -17,7 +17,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tickwatch.model import CLEAN_COLUMNS, CLEAN_MARKET_DATA, EPOCH, Tick, Window
+from tickwatch.store.rows import window_values
+from tickwatch.store.sql import clean_market_data
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +66,19 @@ SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
 }
+_CLEAN_ORDER = tuple(c.name for c in clean_market_data.columns)  # window_values' order
+_CLEAN_BY_NAME = dict(
+    zip(SCHEMAS[CLEAN_MARKET_DATA].names, SCHEMAS[CLEAN_MARKET_DATA].types, strict=True)
+)
 KEYS = {
     RAW_TICKS: ("source", "symbol", "event_time"),
     CLEAN_MARKET_DATA: ("symbol", "window_start"),
 }
 _PARTITION_BY = {RAW_TICKS: "event_time", CLEAN_MARKET_DATA: "window_start"}
+
+
+def _same(value: datetime) -> datetime:
+    return value
 
 
 def _tick_row(tick: Tick) -> dict[str, Any]:
@@ -93,35 +103,38 @@ class ParquetLake:
     def __init__(self, root: Path, buffer_rows: int = 100_000) -> None:
         self.root = root
         self.buffer_rows = buffer_rows
-        self._buffers: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._buffers: dict[str, list[pa.Table]] = defaultdict(list)
         self._sequence = itertools.count()
         self.touched: dict[str, set[str]] = defaultdict(set)
         self.error: str | None = None
 
     def write_ticks(self, ticks: Sequence[Tick]) -> None:
-        self._buffer(RAW_TICKS, [_tick_row(t) for t in ticks])
+        if ticks:
+            rows = [_tick_row(t) for t in ticks]
+            self._buffer(RAW_TICKS, pa.Table.from_pylist(rows, schema=SCHEMAS[RAW_TICKS]))
 
     def write_windows(self, windows: Sequence[Window]) -> None:
-        self._buffer(CLEAN_MARKET_DATA, [w.as_row() for w in windows])
+        """Windows as columns (value tuples transposed), not one dict per window."""
+        if windows:
+            columns = zip(*(window_values(w, _same) for w in windows), strict=True)
+            table = pa.Table.from_arrays(
+                [
+                    pa.array(c, _CLEAN_BY_NAME[n])
+                    for n, c in zip(_CLEAN_ORDER, columns, strict=True)
+                ],
+                names=list(_CLEAN_ORDER),
+            )
+            self._buffer(CLEAN_MARKET_DATA, table.select(SCHEMAS[CLEAN_MARKET_DATA].names))
 
     def write_tick_table(self, ticks: pa.Table) -> None:
         """Raw ticks already in columns (the replay fast lane): written at once, one file per
         day, with the `raw_ticks` schema."""
-        ticks = ticks.select(SCHEMAS[RAW_TICKS].names).cast(SCHEMAS[RAW_TICKS])
-        days = pc.divide(ticks["event_time"].cast(pa.int64()), 86_400_000_000)
-        for number in pc.unique(days).to_pylist():
-            day = (EPOCH + timedelta(days=number)).date().isoformat()
-            folder = self.root / RAW_TICKS / f"date={day}"
-            folder.mkdir(parents=True, exist_ok=True)
-            name = f"part-{time.time_ns():020d}-{next(self._sequence):06d}.parquet"
-            pq.write_table(ticks.filter(pc.equal(days, number)), folder / f".{name}.tmp")
-            os.replace(folder / f".{name}.tmp", folder / name)
-            self.touched[RAW_TICKS].add(day)
+        self._write(RAW_TICKS, [ticks.select(SCHEMAS[RAW_TICKS].names).cast(SCHEMAS[RAW_TICKS])])
 
-    def _buffer(self, table: str, rows: list[dict[str, Any]]) -> None:
+    def _buffer(self, table: str, rows: pa.Table) -> None:
         buffer = self._buffers[table]
-        buffer.extend(rows)
-        if len(buffer) >= self.buffer_rows and self.error is None:
+        buffer.append(rows)
+        if sum(t.num_rows for t in buffer) >= self.buffer_rows and self.error is None:
             self.flush()
 
     def flush(self) -> None:
@@ -144,22 +157,22 @@ class ParquetLake:
 
     @property
     def buffered(self) -> int:
-        return sum(len(rows) for rows in self._buffers.values())
+        return sum(t.num_rows for parts in self._buffers.values() for t in parts)
 
-    def _write(self, table: str, rows: list[dict[str, Any]]) -> None:
-        if not rows:
+    def _write(self, table: str, parts: list[pa.Table]) -> None:
+        """One file per UTC day present, days in order of first appearance, rows in order."""
+        if not parts:
             return
-        by_date: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        column = _PARTITION_BY[table]
-        for row in rows:
-            by_date[row[column].date().isoformat()].append(row)
-        for day, day_rows in by_date.items():
+        rows = pa.concat_tables(parts)
+        # UTC day number; times before 1970 never reach the lake (normalize rejects them)
+        days = pc.divide(rows[_PARTITION_BY[table]].cast(pa.int64()), 86_400_000_000)
+        for number in pc.unique(days).to_pylist():
+            day = (EPOCH + timedelta(days=number)).date().isoformat()
             folder = self.root / table / f"date={day}"
             folder.mkdir(parents=True, exist_ok=True)
             # time_ns then a counter: names sort in write order, which `read` relies on
             name = f"part-{time.time_ns():020d}-{next(self._sequence):06d}.parquet"
-            batch = pa.Table.from_pylist(day_rows, schema=SCHEMAS[table])
-            pq.write_table(batch, folder / f".{name}.tmp")
+            pq.write_table(rows.filter(pc.equal(days, number)), folder / f".{name}.tmp")
             os.replace(folder / f".{name}.tmp", folder / name)
             self.touched[table].add(day)
 
@@ -186,7 +199,7 @@ class ParquetLake:
             files = sorted(folder.glob("part-*.parquet"))
             if len(files) <= 1 and not self._has_duplicates(files, table):
                 continue
-            merged = self.read(table, [day]).sort_by([(k, "ascending") for k in KEYS[table]])
+            merged = _compacted(pa.concat_tables(pq.read_table(f) for f in files), KEYS[table])
             name = f"part-{time.time_ns():020d}-{next(self._sequence):06d}.parquet"
             pq.write_table(merged, folder / f".{name}.tmp")
             os.replace(folder / f".{name}.tmp", folder / name)
@@ -214,3 +227,33 @@ def _latest_per_key(data: pa.Table, keys: Sequence[str]) -> pa.Table:
     latest = indexed.group_by(list(keys), use_threads=False).aggregate([("_row", "max")])
     rows = latest["_row_max"]
     return data.take(rows.take(pc.sort_indices(rows)))
+
+
+def _compacted(data: pa.Table, keys: Sequence[str]) -> pa.Table:
+    """Each key once, the latest write winning, sorted by key: `_latest_per_key` then a sort,
+    in one stable sort. Rows are concatenated in write order and the sort is stable, so each
+    run of equal keys ends with the latest write; keeping the last row of each run gives the
+    same rows in the same order as grouping first, without the hash aggregation. Text keys
+    are sorted as their rank among the distinct values (same order, integer comparisons)."""
+    ranks = pa.table({k: _rank(data[k].combine_chunks()) for k in keys})
+    order = pc.sort_indices(ranks, [(k, "ascending") for k in keys])
+    ordered, ranks = data.take(order), ranks.take(order)
+    n = ordered.num_rows
+    if n < 2:
+        return ordered
+    last: pa.Array | None = None  # row i ends its run: its key differs from row i + 1's
+    for key in keys:
+        column = ranks[key].combine_chunks()
+        differs = pc.not_equal(column.slice(0, n - 1), column.slice(1))
+        last = differs if last is None else pc.or_(last, differs)
+    assert last is not None
+    if last.true_count == n - 1:
+        return ordered
+    return ordered.filter(pa.concat_arrays([last, pa.array([True])]))
+
+
+def _rank(column: pa.Array) -> pa.Array:
+    if not pa.types.is_string(column.type):
+        return column
+    distinct = pc.unique(column)
+    return pc.index_in(column, value_set=distinct.take(pc.sort_indices(distinct)))

@@ -49,6 +49,7 @@ from tickwatch.model import (
     Window,
 )
 from tickwatch.model import Anomaly as AnomalyRow
+from tickwatch.store.rows import anomaly_values, window_values
 
 log = logging.getLogger(__name__)
 
@@ -194,16 +195,19 @@ class SqlStore:
             raise StoreError(
                 f"STORE_URL: unsupported database {dialect!r}; use sqlite or postgresql"
             )
+        self._fast: tuple[str, str] | None = None
+        if dialect == "sqlite":
+            self._fast = (
+                self._compiled(clean_market_data, ()),
+                self._compiled(market_anomalies, ("detected_at",)),
+            )
 
     @property
     def engine_url_masked(self) -> str:
         return self.url.split("@")[-1] if "@" in self.url else self.url
 
-    def _upsert(
-        self, table: Table, rows: Sequence[dict[str, Any]], keep: tuple[str, ...] = ()
-    ) -> None:
-        if not rows:
-            return
+    def _statement(self, table: Table, keep: tuple[str, ...]) -> sqlite.Insert | postgresql.Insert:
+        """`INSERT ... ON CONFLICT (key) DO UPDATE` of every column but the key and `keep`."""
         keys = [c.name for c in table.primary_key.columns]
         statement = self._insert(table)
         update = {
@@ -211,15 +215,35 @@ class SqlStore:
             for c in table.columns
             if c.name not in keys and c.name not in keep
         }
-        statement = statement.on_conflict_do_update(index_elements=keys, set_=update)
+        return statement.on_conflict_do_update(index_elements=keys, set_=update)
+
+    def _compiled(self, table: Table, keep: tuple[str, ...]) -> str:
+        """The upsert as SQLite text with one `?` per column in table order (built once)."""
+        names = [c.name for c in table.columns]
+        compiled = self._statement(table, keep).compile(
+            dialect=self.engine.dialect, column_keys=names
+        )
+        assert compiled.positiontup == names, compiled.positiontup
+        return compiled.string
+
+    def _upsert(
+        self, table: Table, rows: Sequence[dict[str, Any]], keep: tuple[str, ...] = ()
+    ) -> None:
+        if not rows:
+            return
+        self._execute(table, len(rows), self._statement(table, keep), list(rows))
+
+    def _execute(self, table: Table, size: int, statement: Any, rows: Any) -> None:
         try:
             with self.engine.begin() as conn:
-                conn.execute(statement, list(rows))
+                if isinstance(statement, str):
+                    conn.exec_driver_sql(statement, rows)
+                else:
+                    conn.execute(statement, rows)
         except SQLAlchemyError as exc:
             cause = getattr(exc, "orig", None) or exc
             raise StoreError(
-                f"cannot write {len(rows)} rows to {table.name} "
-                f"in {self.engine_url_masked}: {cause}"
+                f"cannot write {size} rows to {table.name} in {self.engine_url_masked}: {cause}"
             ) from exc
 
     def write(
@@ -228,9 +252,25 @@ class SqlStore:
         anomalies: Iterable[AnomalyRow],
         rejected: Iterable[Rejected] = (),
     ) -> None:
-        """Upsert one batch; anomalies keep the time they were first detected."""
-        self._upsert(clean_market_data, [w.as_row() for w in windows])
-        self._upsert(market_anomalies, [a.as_row() for a in anomalies], keep=("detected_at",))
+        """Upsert one batch; anomalies keep the time they were first detected.
+
+        On SQLite, windows and anomalies go as plain tuples through one prepared statement
+        (`executemany` on the driver): the values SQLAlchemy's column types would bind (ISO
+        text for times, enum values as text), without building a dict and running the type
+        processors for every row, which cost about three quarters of a replay's store time.
+        """
+        if self._fast is None:
+            self._upsert(clean_market_data, [w.as_row() for w in windows])
+            self._upsert(market_anomalies, [a.as_row() for a in anomalies], keep=("detected_at",))
+        else:
+            clean_sql, anomaly_sql = self._fast
+            time = _TimeText(self.engine.dialect)
+            rows = [window_values(w, time) for w in windows]
+            if rows:
+                self._execute(clean_market_data, len(rows), clean_sql, rows)
+            rows = [anomaly_values(a, time) for a in anomalies]
+            if rows:
+                self._execute(market_anomalies, len(rows), anomaly_sql, rows)
         letters = {
             _fingerprint(r): {
                 "fingerprint": _fingerprint(r),
@@ -272,6 +312,22 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class _TimeText:
+    """`UtcDateTime`'s bind value, computed once per distinct time of a batch (the windows of
+    one close share their start and end)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._bind = UtcDateTime().process_bind_param
+        self._dialect = dialect
+        self._seen: dict[datetime, Any] = {}
+
+    def __call__(self, value: datetime) -> Any:
+        text = self._seen.get(value)
+        if text is None:
+            text = self._seen[value] = self._bind(value, self._dialect)
+        return text
 
 
 def window_from_row(row: Any) -> Window:
