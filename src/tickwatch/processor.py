@@ -13,26 +13,38 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tickwatch.bus import Bus
 from tickwatch.config import Settings
 from tickwatch.engine import EngineConfig, EngineOutput
-from tickwatch.engine.batch import TickBatch
-from tickwatch.engine.columnar import ColumnarEngine, make_engine
+from tickwatch.engine.batch import ASSET_TYPES, TickBatch
+from tickwatch.engine.columnar import ColumnarEngine, ColumnarOutput, make_engine
 from tickwatch.engine.windows import from_micros
 from tickwatch.errors import InvalidTick, StoreError
-from tickwatch.model import CLEAN_MARKET_DATA, MARKET_ANOMALIES, Anomaly, Rejected, Tick, Window
+from tickwatch.model import (
+    CLEAN_MARKET_DATA,
+    MARKET_ANOMALIES,
+    Anomaly,
+    Feature,
+    Rejected,
+    Tick,
+    Window,
+)
 from tickwatch.normalize import parse_tick, reject, tick_to_record
 from tickwatch.sources import Record
 from tickwatch.store import ParquetLake, SqlStore
+from tickwatch.store.parquet import SCHEMAS
 from tickwatch.store.wal import TickLog
 
 log = logging.getLogger(__name__)
 
 MAX_ANOMALY_LINES = 5  # per batch; more are summarised in one line
 
-_Pending = tuple[list[Window], list[Anomaly], list[Rejected]]
+_Pending = tuple[list[Window] | pa.Table, list[Anomaly], list[Rejected]]
 
 
 def utc_now() -> datetime:
@@ -161,14 +173,26 @@ class Processor:
         self.counters.ticks_in += len(records)
         return out
 
-    def handle_batch(self, batch: TickBatch) -> EngineOutput:
+    def handle_batch(self, batch: TickBatch) -> None:
         """Ticks already validated as columns (`sources.fastread`): no per-record parsing, raw
-        ticks to the lake as one Arrow table. Without the columnar engine (another detector)
-        or with a tick log, the rows take `handle`'s path instead."""
+        ticks to the lake as one Arrow table, and (without a bus to publish `Window` objects
+        on) closed windows to the store and the lake as one Arrow table too. Without the
+        columnar engine (another detector) or with a tick log, the rows take `handle`'s path
+        instead."""
         if self.tick_log is not None or not isinstance(self.engine, ColumnarEngine):
-            return self.handle([tick_to_record(batch.tick(i)) for i in range(len(batch))])
-        out = self.engine.process_batch(batch).to_engine_output()
-        self._emit(out, [], [])
+            self.handle([tick_to_record(batch.tick(i)) for i in range(len(batch))])
+            return
+        result = self.engine.process_batch(batch)
+        if self.bus is None:
+            out = EngineOutput(
+                anomalies=result.anomalies(),
+                late=result.late,
+                accepted=result.accepted,
+                duplicates=result.duplicates,
+            )
+            self._emit(out, [], [], window_table(result))
+        else:
+            self._emit(result.to_engine_output(), [], [])
         if self.lake is not None and len(batch):
             self.lake.write_tick_table(batch.to_arrow())
         self.counters.ticks_in += len(batch)
@@ -176,7 +200,6 @@ class Processor:
             latest = from_micros(int(batch.event.max()))
             if self.counters.last_event_time is None or latest > self.counters.last_event_time:
                 self.counters.last_event_time = latest
-        return out
 
     def retry(self) -> None:
         """Retry held store writes (called when no input arrives)."""
@@ -223,11 +246,20 @@ class Processor:
     def held_batches(self) -> int:
         return len(self._pending)
 
-    def _emit(self, out: EngineOutput, invalid: list[Rejected], ticks: list[Tick]) -> None:
-        self._store_write((out.windows, out.anomalies, [*invalid, *out.late]))
+    def _emit(
+        self,
+        out: EngineOutput,
+        invalid: list[Rejected],
+        ticks: list[Tick],
+        table: pa.Table | None = None,
+    ) -> None:
+        """Store, lake, bus and counters; the closed windows are `out.windows`, or `table`
+        (their `clean_market_data` rows as columns) when given."""
+        windows: list[Window] | pa.Table = out.windows if table is None else table
+        self._store_write((windows, out.anomalies, [*invalid, *out.late]))
         if self.lake is not None:
             self.lake.write_ticks(ticks)
-            self.lake.write_windows(out.windows)
+            self.lake.write_windows(windows)
         if self.bus is not None:
             for window in out.windows:
                 self.bus.publish(CLEAN_MARKET_DATA, window.symbol, window)
@@ -238,16 +270,14 @@ class Processor:
         c.duplicates += out.duplicates
         c.rejected += len(invalid)
         c.late += len(out.late)
-        c.windows += len(out.windows)
+        c.windows += len(windows)
         for r in [*invalid, *out.late]:
             c.rejected_reasons[r.reason.split(":")[0]] += 1
         for a in out.anomalies:
             c.anomalies[(a.anomaly_type.value, a.severity.value)] += 1
         if len(out.anomalies) > MAX_ANOMALY_LINES:  # a backfill or replay: one line, not hundreds
             high = sum(1 for a in out.anomalies if a.severity.value == "high")
-            log.info(
-                "%d anomalies in %d windows (%d high)", len(out.anomalies), len(out.windows), high
-            )
+            log.info("%d anomalies in %d windows (%d high)", len(out.anomalies), len(windows), high)
         else:
             for a in out.anomalies:
                 log.info(
@@ -264,7 +294,50 @@ class Processor:
             latest = max(t.event_time for t in ticks)
             if c.last_event_time is None or latest > c.last_event_time:
                 c.last_event_time = latest
-        if out.windows:
-            end = max(w.window_end for w in out.windows)
+        if len(windows):
+            end: datetime = (
+                max(w.window_end for w in out.windows)
+                if table is None
+                else from_micros(pc.max(table["window_end"]).value)
+            )
             if c.last_window_end is None or end > c.last_window_end:
                 c.last_window_end = end
+
+
+_ASSET_TEXT = pa.array([a.value for a in ASSET_TYPES])
+
+
+def window_table(result: ColumnarOutput) -> pa.Table:
+    """The closed windows of `result` as `clean_market_data` rows (the lake's schema): the
+    values `to_engine_output` puts in each `Window` and `Window.as_row` reads back, taken from
+    the engine's columns at once. NaN is null where the column is nullable (volume, vwap,
+    volatility, scores), as `to_engine_output` turns it into None there."""
+    schema = SCHEMAS[CLEAN_MARKET_DATA]
+    w, s = result.windows, result.scores
+    if w is None or s is None or result.assets is None:
+        return schema.empty_table()
+    sym = pa.array(w.sym)
+    start = pa.array(w.start, pa.int64())
+    columns: dict[str, pa.Array] = {
+        "symbol": pa.array(result.symbols, pa.string()).take(sym),
+        "asset_type": _ASSET_TEXT.take(pa.array(result.assets).take(sym)),
+        "window_start": start.cast(schema.field("window_start").type),
+        "window_end": pc.add(start, result._size).cast(schema.field("window_end").type),
+        "open": pa.array(w.open),
+        "high": pa.array(w.high),
+        "low": pa.array(w.low),
+        "close": pa.array(w.close),
+        "volume": _nullable(w.volume),
+        "tick_count": pa.array(w.tick_count, pa.int64()),
+        "vwap": _nullable(w.vwap),
+        "price_return_pct": pa.array(w.price_return_pct),
+        "volatility": _nullable(w.volatility),
+    }
+    for k, feature in enumerate(Feature):
+        for stat, values in (("mean", s.mean), ("std", s.std), ("z", s.z)):
+            columns[f"{feature.value}_{stat}"] = _nullable(values[k])
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def _nullable(values: np.ndarray[Any, np.dtype[np.float64]]) -> pa.Array:
+    return pa.array(values, pa.float64(), mask=np.isnan(values))

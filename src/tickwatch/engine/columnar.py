@@ -78,12 +78,10 @@ class ColumnarOutput:
         ]
         opens, highs, lows, closes, volumes, vwaps, returns = cols
         volatility = w.volatility.tolist()
-        means, stds, zs = s.mean.tolist(), s.std.tolist(), s.z.tolist()
         per_feature = [
             list(map(Score, *(_nullable(a[k]) for a in (s.mean, s.std, s.z)))) for k in range(3)
         ]
         counts = w.tick_count.tolist()
-        values = w.features().tolist()
         for i, (sym, start) in enumerate(zip(w.sym.tolist(), w.start.tolist(), strict=True)):
             symbol, asset = self.symbols[sym], ASSET_TYPES[self.assets[sym]]
             begin, end = from_micros(start), from_micros(start + size)
@@ -106,25 +104,36 @@ class ColumnarOutput:
                     scores,
                 )
             )
+        out.anomalies = self.anomalies()
+        return out
+
+    def anomalies(self) -> list[Anomaly]:
+        """The anomaly rows alone (window by window, features in `Feature` order), without
+        building a `Window` per window: the replay's sinks take the windows as columns."""
+        w, s = self.windows, self.scores
+        if w is None or s is None or self.severity is None or self.assets is None:
+            return []
+        values, means, stds, zs = w.features(), s.mean, s.std, s.z
+        found = []
         for i, k in zip(*np.nonzero(self.severity.T), strict=True):
-            window, f = out.windows[i], _FEATURES[k]
             assert self.detected_at is not None
-            out.anomalies.append(
+            sym, start = int(w.sym[i]), int(w.start[i])
+            found.append(
                 Anomaly(
-                    window.symbol,
-                    window.asset_type,
-                    window.window_start,
-                    window.window_end,
-                    f.anomaly_type,
-                    values[k][i],
-                    means[k][i],
-                    stds[k][i],
-                    zs[k][i],
+                    self.symbols[sym],
+                    ASSET_TYPES[self.assets[sym]],
+                    from_micros(start),
+                    from_micros(start + self._size),
+                    _FEATURES[k].anomaly_type,
+                    float(values[k, i]),
+                    float(means[k, i]),
+                    float(stds[k, i]),
+                    float(zs[k, i]),
                     _SEVERITIES[self.severity[k, i]],  # type: ignore[arg-type]
                     self.detected_at,
                 )
             )
-        return out
+        return found
 
     _size: int = 0
 

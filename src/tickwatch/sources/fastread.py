@@ -15,6 +15,7 @@ that way.
 from __future__ import annotations
 
 import io
+import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,17 +56,60 @@ class Block:
 def replay_blocks(
     paths: list[Path], now: datetime, max_skew: timedelta, stop: threading.Event
 ) -> Iterator[Block]:
-    """Blocks of every file in order; record blocks cut to the replay batch size."""
-    for path in paths:
-        for block in read_blocks(path, now, max_skew):
-            if stop.is_set():
-                return
-            if block.batch is not None:
-                yield block
+    """Blocks of every file in order; record blocks cut to the replay batch size.
+
+    Blocks are read one ahead in a thread: pyarrow's JSON parser, the array checks and the
+    file reads release the GIL, so on two cores the next block is parsed while the engine and
+    the sinks work on this one. Errors reach the caller where the block would have.
+    """
+    blocks = (block for path in paths for block in read_blocks(path, now, max_skew))
+    for block in _read_ahead(blocks):
+        if stop.is_set():
+            return
+        if block.batch is not None:
+            yield block
+            continue
+        for a in range(0, len(block.records), BATCH):
+            part = block.records[a : a + BATCH]
+            yield Block(None, part, len(part))
+
+
+def _read_ahead(blocks: Iterator[Block]) -> Iterator[Block]:
+    """`blocks`, produced in a thread at most one block ahead of the consumer."""
+    ready: queue.Queue[tuple[Block | None, BaseException | None]] = queue.Queue(maxsize=1)
+    closed = threading.Event()
+
+    def hand_over(item: tuple[Block | None, BaseException | None]) -> bool:
+        while not closed.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
                 continue
-            for a in range(0, len(block.records), BATCH):
-                part = block.records[a : a + BATCH]
-                yield Block(None, part, len(part))
+        return False
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                if not hand_over((block, None)):
+                    return
+            hand_over((None, None))
+        except BaseException as exc:  # re-raised in the consumer, where the block was due
+            hand_over((None, exc))
+
+    thread = threading.Thread(target=produce, name="tickwatch-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            block, error = ready.get()
+            if error is not None:
+                raise error
+            if block is None:
+                return
+            yield block
+    finally:
+        closed.set()
+        thread.join()
 
 
 def read_blocks(path: Path, now: datetime, max_skew: timedelta) -> Iterator[Block]:

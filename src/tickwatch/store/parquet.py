@@ -113,9 +113,13 @@ class ParquetLake:
             rows = [_tick_row(t) for t in ticks]
             self._buffer(RAW_TICKS, pa.Table.from_pylist(rows, schema=SCHEMAS[RAW_TICKS]))
 
-    def write_windows(self, windows: Sequence[Window]) -> None:
-        """Windows as columns (value tuples transposed), not one dict per window."""
-        if windows:
+    def write_windows(self, windows: Sequence[Window] | pa.Table) -> None:
+        """Windows as columns (value tuples transposed), not one dict per window; or their
+        rows already as an Arrow table with the `clean_market_data` schema."""
+        if isinstance(windows, pa.Table):
+            if windows.num_rows:
+                self._buffer(CLEAN_MARKET_DATA, windows.cast(SCHEMAS[CLEAN_MARKET_DATA]))
+        elif windows:
             columns = zip(*(window_values(w, _same) for w in windows), strict=True)
             table = pa.Table.from_arrays(
                 [

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 from sqlalchemy import (
     Column,
     DateTime,
@@ -248,11 +250,12 @@ class SqlStore:
 
     def write(
         self,
-        windows: Iterable[Window],
+        windows: Iterable[Window] | pa.Table,
         anomalies: Iterable[AnomalyRow],
         rejected: Iterable[Rejected] = (),
     ) -> None:
-        """Upsert one batch; anomalies keep the time they were first detected.
+        """Upsert one batch; anomalies keep the time they were first detected. `windows` are
+        `Window` objects or their `as_row` rows as an Arrow table (the lake's schema).
 
         On SQLite, windows and anomalies go as plain tuples through one prepared statement
         (`executemany` on the driver): the values SQLAlchemy's column types would bind (ISO
@@ -260,12 +263,19 @@ class SqlStore:
         processors for every row, which cost about three quarters of a replay's store time.
         """
         if self._fast is None:
-            self._upsert(clean_market_data, [w.as_row() for w in windows])
+            if isinstance(windows, pa.Table):
+                self._upsert(clean_market_data, windows.to_pylist())
+            else:
+                self._upsert(clean_market_data, [w.as_row() for w in windows])
             self._upsert(market_anomalies, [a.as_row() for a in anomalies], keep=("detected_at",))
         else:
             clean_sql, anomaly_sql = self._fast
             time = _TimeText(self.engine.dialect)
-            rows = [window_values(w, time) for w in windows]
+            rows = (
+                _sqlite_values(windows, [c.name for c in clean_market_data.columns])
+                if isinstance(windows, pa.Table)
+                else [window_values(w, time) for w in windows]
+            )
             if rows:
                 self._execute(clean_market_data, len(rows), clean_sql, rows)
             rows = [anomaly_values(a, time) for a in anomalies]
@@ -328,6 +338,23 @@ class _TimeText:
         if text is None:
             text = self._seen[value] = self._bind(value, self._dialect)
         return text
+
+
+def _sqlite_values(table: pa.Table, names: list[str]) -> list[tuple[Any, ...]]:
+    """Rows of `table` in the order `names`, bound as `UtcDateTime` binds on SQLite: times
+    as ISO 8601 text with milliseconds and `+00:00` (what `isoformat(timespec=
+    "milliseconds")` of a UTC datetime gives), nulls as None."""
+    columns: list[list[Any]] = []
+    for name in names:
+        column = table[name]
+        if pa.types.is_timestamp(column.type):
+            assert column.null_count == 0, name
+            instants = column.cast(pa.int64()).to_numpy().astype("datetime64[us]")
+            text = np.char.add(np.datetime_as_string(instants, unit="ms"), "+00:00")
+            columns.append(text.tolist())
+        else:
+            columns.append(column.to_pylist())
+    return list(zip(*columns, strict=True))
 
 
 def window_from_row(row: Any) -> Window:
