@@ -132,8 +132,11 @@ class ParquetLake:
 
     def write_tick_table(self, ticks: pa.Table) -> None:
         """Raw ticks already in columns (the replay fast lane): written at once, one file per
-        day, with the `raw_ticks` schema."""
-        self._write(RAW_TICKS, [ticks.select(SCHEMAS[RAW_TICKS].names).cast(SCHEMAS[RAW_TICKS])])
+        day, with the `raw_ticks` schema. Uncompressed: `finish` compacts these block files
+        into one (compressed) file per day, so compressing them first is CPU for nothing
+        (about 60% of their write time)."""
+        ticks = ticks.select(SCHEMAS[RAW_TICKS].names).cast(SCHEMAS[RAW_TICKS])
+        self._write(RAW_TICKS, [ticks], compression="none")
 
     def _buffer(self, table: str, rows: pa.Table) -> None:
         buffer = self._buffers[table]
@@ -163,7 +166,7 @@ class ParquetLake:
     def buffered(self) -> int:
         return sum(t.num_rows for parts in self._buffers.values() for t in parts)
 
-    def _write(self, table: str, parts: list[pa.Table]) -> None:
+    def _write(self, table: str, parts: list[pa.Table], compression: str = "snappy") -> None:
         """One file per UTC day present, days in order of first appearance, rows in order."""
         if not parts:
             return
@@ -176,7 +179,8 @@ class ParquetLake:
             folder.mkdir(parents=True, exist_ok=True)
             # time_ns then a counter: names sort in write order, which `read` relies on
             name = f"part-{time.time_ns():020d}-{next(self._sequence):06d}.parquet"
-            pq.write_table(rows.filter(pc.equal(days, number)), folder / f".{name}.tmp")
+            part = rows.filter(pc.equal(days, number))
+            pq.write_table(part, folder / f".{name}.tmp", compression=compression)
             os.replace(folder / f".{name}.tmp", folder / name)
             self.touched[table].add(day)
 
