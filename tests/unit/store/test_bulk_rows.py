@@ -120,5 +120,16 @@ def test_one_sort_compaction_equals_latest_per_key_then_sort() -> None:
     data = pa.concat_tables(parts)
     expected = _latest_per_key(data, keys).sort_by([(k, "ascending") for k in keys])
     assert _compacted(data, keys).equals(expected)
+    encoded = [  # text as dictionaries, each file with its own (as `compact` reads them)
+        pa.table(
+            {
+                n: p[n].dictionary_encode() if n in ("source", "symbol") else p[n]
+                for n in p.column_names
+            }
+        )
+        for p in parts
+    ]
+    merged = pa.concat_tables(encoded).unify_dictionaries()
+    assert _compacted(merged, keys).cast(schema).equals(expected)
     unique = expected.slice(0, 50)
     assert _compacted(unique, keys).equals(unique.sort_by([(k, "ascending") for k in keys]))
