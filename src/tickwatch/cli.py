@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -577,6 +579,24 @@ def spark(
     except TickwatchError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench(ctx: typer.Context) -> None:
+    """Run the benchmarks and rewrite docs/BENCHMARKS.md (from a source checkout; same as
+    `make bench`). Options go to the runner: `tickwatch bench --help` lists them."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "bench" / "__main__.py").is_file():
+        console.print(
+            "[red]error:[/] tickwatch bench runs from a source checkout: no bench/ folder "
+            f"beside {root / 'src'}; clone the repository and run `make bench`"
+        )
+        raise typer.Exit(2)
+    done = subprocess.run([sys.executable, "-m", "bench", *ctx.args], cwd=root, check=False)
+    raise typer.Exit(done.returncode)
 
 
 if __name__ == "__main__":
