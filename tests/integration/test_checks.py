@@ -177,6 +177,22 @@ def test_row_counts_and_symbol_summary(settings: Settings, store: SqlStore):
     assert summary["AAPL"]["close"] == 101.0
 
 
+@pytest.mark.postgres
+def test_symbol_summary_on_postgresql(settings: Settings, postgres_db: str):
+    on_postgres = settings.model_copy(update={"store_url": postgres_db})
+    store = SqlStore(postgres_db)
+    # 360 windows per symbol ending at now - 10 min - 5i min (i = 0..359); within 24 h:
+    # 10 + 5i < 1440, so i = 0..285, 286 windows
+    seed(store, OPEN, hours=30)
+    store.close()
+    result, _, figures = verdict("symbols", OpsContext(on_postgres, now=OPEN))
+    summary = figures["symbols"]
+    assert isinstance(summary, dict)
+    assert result is Verdict.OK, summary
+    assert summary["AAPL"]["windows"] == 360
+    assert summary["AAPL"]["windows_24h"] == 286
+
+
 def test_symbol_never_seen_is_a_warning(settings: Settings, store: SqlStore):
     seed(store, OPEN)
     wider = settings.model_copy(update={"stock_symbols": ["AAPL", "MSFT"]})

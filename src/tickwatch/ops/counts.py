@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 
 from tickwatch.ops.checks import OpsContext, Outcome, check, ok, warn
 from tickwatch.store.sql import clean_market_data, dead_letters, market_anomalies
@@ -51,7 +51,7 @@ def symbols(ctx: OpsContext) -> Outcome:
             c.asset_type,
             func.max(c.window_end),
             func.count(),
-            func.sum(c.window_end > since),
+            func.sum(case((c.window_end > since, 1), else_=0)),  # sum(boolean): SQLite only
         )
         .group_by(c.symbol, c.asset_type)
         .order_by(c.symbol)
