@@ -37,9 +37,9 @@ from tenacity import (
     wait_exponential,
 )
 
+from tickwatch.clock import utc_now
 from tickwatch.config import Settings
 from tickwatch.model import Anomaly, Severity
-from tickwatch.processor import utc_now
 from tickwatch.store.sql import UtcDateTime, metadata
 
 log = logging.getLogger(__name__)

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from tickwatch.bus import Bus
+from tickwatch.clock import utc_now as utc_now
 from tickwatch.config import Settings
+from tickwatch.decoding import decode as decode
 from tickwatch.engine import EngineConfig, EngineOutput
 from tickwatch.engine.batch import ASSET_TYPES, TickBatch
 from tickwatch.engine.columnar import ColumnarEngine, ColumnarOutput, make_engine
@@ -45,10 +46,6 @@ log = logging.getLogger(__name__)
 MAX_ANOMALY_LINES = 5  # per batch; more are summarised in one line
 
 _Pending = tuple[list[Window] | pa.Table, list[Anomaly], list[Rejected]]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -88,19 +85,6 @@ class Counters:
             "anomalies_by_severity": dict(by_severity),
             "rejected_reasons": dict(self.rejected_reasons.most_common(10)),
         }
-
-
-def decode(record: Record) -> Mapping[str, Any]:
-    """Bytes (a line or a bus message) to a mapping; InvalidTick if they are not a JSON object."""
-    if isinstance(record, bytes):
-        try:
-            value = orjson.loads(record)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidTick(f"malformed JSON: {exc.msg}") from None
-        if not isinstance(value, dict):
-            raise InvalidTick(f"JSON value is {type(value).__name__}, expected an object")
-        return value
-    return record
 
 
 class Processor:

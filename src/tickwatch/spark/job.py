@@ -31,10 +31,10 @@ from pyspark.sql.streaming.query import StreamingQuery
 from pyspark.sql.streaming.state import GroupStateTimeout
 
 from tickwatch.bus.kafka import TOPICS, ensure_topics
+from tickwatch.clock import utc_now
 from tickwatch.config import Settings
 from tickwatch.engine import EngineConfig
 from tickwatch.model import RAW_CRYPTO_TICKS, RAW_STOCK_TICKS
-from tickwatch.processor import utc_now
 from tickwatch.spark.jars import resolve_jars
 from tickwatch.spark.parse import validate_batches
 from tickwatch.spark.schemas import OUTPUT, STATE, VALIDATED

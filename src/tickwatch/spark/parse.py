@@ -19,11 +19,11 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
 
+from tickwatch.decoding import decode
 from tickwatch.engine.windows import from_micros, micros
 from tickwatch.errors import InvalidTick
 from tickwatch.model import Tick
 from tickwatch.normalize import parse_tick, reject
-from tickwatch.processor import decode
 from tickwatch.spark.schemas import KIND_INVALID, KIND_TICK, VALIDATED, frame
 
 _TICK_FIELDS = ("price", "volume", "open", "high", "low", "close")

@@ -27,11 +27,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tickwatch import __version__
 from tickwatch.bus.memory import MemoryBus
+from tickwatch.clock import utc_now
 from tickwatch.config import Settings
 from tickwatch.errors import ConfigError
 from tickwatch.model import AnomalyType, Severity
 from tickwatch.ops.checks import OpsContext, expand, run_checks, worst
-from tickwatch.processor import utc_now
 from tickwatch.store import SqlStore
 from tickwatch.store.sql import clean_market_data
 from tickwatch.web.live import Hub, follow_bus, poll_store
