@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -22,21 +22,17 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tickwatch import evaluate as evaluation
-from tickwatch.config import Settings, load_settings
 from tickwatch.errors import TickwatchError
-from tickwatch.normalize import parse_time, tick_to_record
-from tickwatch.processor import Counters, Processor
-from tickwatch.runtime import SIMULATED_DIR, Runtime, open_bus, raw_topic
-from tickwatch.sources import Source
-from tickwatch.sources.alphavantage import AlphaVantageSource
-from tickwatch.sources.coingecko import CoinGeckoSource
-from tickwatch.sources.fastread import replay_blocks
-from tickwatch.sources.live import live_reachable, live_sources
-from tickwatch.sources.replay import ReplaySource, count_records
-from tickwatch.sources.simulate import MarketSimulator, SimulatedSource
-from tickwatch.store import ParquetLake, SqlStore
-from tickwatch.web import WebServer, create_app
+
+# Each command imports what it runs inside its body, so `tickwatch --help` (and a command that
+# needs no engine, web app or store) starts without loading pyarrow, SQLAlchemy, FastAPI or an
+# optional extra (Kafka, Spark, Grafana SDK). The names below serve type annotations only.
+if TYPE_CHECKING:
+    from tickwatch.config import Settings
+    from tickwatch.processor import Counters
+    from tickwatch.runtime import Runtime
+    from tickwatch.sources import Source
+    from tickwatch.sources.simulate import SimulatedSource
 
 app = typer.Typer(
     help="Real-time anomaly detection for financial markets: 5-minute bars per symbol, each "
@@ -84,6 +80,8 @@ def _setup_logging(level: str, secrets: list[str] | None = None) -> None:
 
 
 def _settings(**overrides: Any) -> Settings:
+    from tickwatch.config import load_settings
+
     try:
         settings = load_settings(**overrides)
     except TickwatchError as exc:
@@ -117,6 +115,8 @@ def run(
     ] = None,
 ) -> None:
     """Run the pipeline: sources → engine → SQLite + Parquet, with a live status line."""
+    from tickwatch.runtime import SIMULATED_DIR, Runtime
+
     settings = _settings(
         data_dir=data_dir, source=source, sim_speed=speed, sim_seed=seed, bus=bus, store_url=store
     )
@@ -169,6 +169,8 @@ def run(
 
 def _live_or_none(settings: Settings) -> list[Source] | None:
     """Live sources for `--source live`, or for `auto` when an API answers; else None."""
+    from tickwatch.sources.live import live_reachable, live_sources
+
     if settings.source == "simulate":
         return None
     if settings.source == "auto" and not live_reachable(settings):
@@ -182,6 +184,9 @@ def _live_or_none(settings: Settings) -> list[Source] | None:
 
 def _simulated_source(settings: Settings) -> SimulatedSource:
     """The simulator, resuming after the newest stored window if this data dir has history."""
+    from tickwatch.sources.simulate import MarketSimulator, SimulatedSource
+    from tickwatch.store import SqlStore
+
     store = SqlStore(settings.database_url)
     resume = store.latest_window_end()
     store.close()
@@ -205,6 +210,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port [env WEB_PORT]")] = None,
 ) -> None:
     """Serve the dashboard and JSON API over an existing store, without running the pipeline."""
+    from tickwatch.runtime import SIMULATED_DIR
+    from tickwatch.web import WebServer, create_app
+
     settings = _settings(data_dir=data_dir, web_host=host, web_port=port)
     if simulated:
         settings = settings.model_copy(update={"data_dir": settings.data_dir / SIMULATED_DIR})
@@ -232,6 +240,10 @@ def produce(
     ] = None,
 ) -> None:
     """Run one live source alone and publish its ticks to its raw topic on the bus."""
+    from tickwatch.runtime import open_bus, raw_topic
+    from tickwatch.sources.alphavantage import AlphaVantageSource
+    from tickwatch.sources.coingecko import CoinGeckoSource
+
     settings = _settings()
     if market not in ("stocks", "crypto"):
         console.print(f"[red]error:[/] market must be stocks or crypto, got {market!r}")
@@ -343,6 +355,11 @@ def replay(
 
     Each run starts from empty baselines, so replaying the same file twice leaves the same rows.
     """
+    from tickwatch.processor import Processor
+    from tickwatch.sources.fastread import replay_blocks
+    from tickwatch.sources.replay import ReplaySource, count_records
+    from tickwatch.store import ParquetLake, SqlStore
+
     settings = _settings(data_dir=data_dir)
     logging.getLogger("tickwatch.processor").setLevel(logging.WARNING)
     try:
@@ -405,6 +422,9 @@ def simulate(
     data_dir: DataDir = None,
 ) -> None:
     """Write a reproducible synthetic tick file (and its labelled anomalies)."""
+    from tickwatch.normalize import parse_time, tick_to_record
+    from tickwatch.sources.simulate import MarketSimulator
+
     settings = _settings(data_dir=data_dir, sim_seed=seed)
     begin = parse_time(start, "--start")
     simulator = MarketSimulator(settings.stock_symbols, settings.crypto_ids, settings.sim_seed)
@@ -435,6 +455,9 @@ def evaluate(
     Nothing is written: windows and alerts go to an in-memory store. An alert is a true
     positive when its window starts inside a labelled range of its symbol (docs/DETECTION.md).
     """
+    from tickwatch import evaluate as evaluation
+    from tickwatch.sources.replay import ReplaySource
+
     settings = _settings(detector=detector)
     logging.getLogger("tickwatch.processor").setLevel(logging.WARNING)
     try:
