@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     # Web dashboard and JSON API
     web_host: str = Field("127.0.0.1", description="address the dashboard and API listen on")
     web_port: int = Field(8000, ge=0, le=65535, description="dashboard and API port (0: any free)")
+    web_allowed_hosts: str = Field(
+        "",
+        description="more Host names the web app answers, comma-separated "
+        "(127.0.0.1, localhost and WEB_HOST always; guards against DNS rebinding)",
+    )
+    web_send_timeout: float = Field(
+        30, gt=0, description="seconds a client may stall a response before it is dropped"
+    )
 
     # Alerts (webhook; off unless ALERT_WEBHOOK_URL is set)
     alert_webhook_url: SecretStr | None = Field(
