@@ -34,7 +34,7 @@ from tickwatch.ops.checks import (
     warn,
     worst,
 )
-from tickwatch.store.parquet import KEYS, RAW_TICKS
+from tickwatch.store.parquet import KEYS, RAW_TICKS, unreadable_files
 from tickwatch.store.sql import clean_market_data, market_anomalies
 
 log = logging.getLogger(__name__)
@@ -284,7 +284,7 @@ def rows_per_window(ctx: OpsContext) -> Outcome:
     )
 
 
-@check("parquet", "quality", "Parquet lake output: size and file count per table")
+@check("parquet", "quality", "Parquet lake output: every file readable, size and file count")
 def parquet_output(ctx: OpsContext) -> Outcome:
     tables: dict[str, dict[str, int]] = {}
     crowded: list[str] = []
@@ -304,6 +304,14 @@ def parquet_output(ctx: OpsContext) -> Outcome:
     total_files = sum(t["files"] for t in tables.values())
     total_mb = sum(t["bytes"] for t in tables.values()) / 1e6
     message = f"{total_files:,} files, {total_mb:,.1f} MB in {ctx.lake_root}"
+    if broken := unreadable_files(ctx.lake_root):
+        named = "; ".join(f"{p.relative_to(ctx.lake_root)}: {why}" for p, why in broken[:5])
+        return fail(
+            f"{len(broken)} unreadable lake file(s) ({named}); the next compaction (end of a "
+            "replay or run) moves them to lake/_quarantine",
+            tables=tables,
+            unreadable=[str(p) for p, _ in broken],
+        )
     if not tables[CLEAN_MARKET_DATA]["files"]:
         return warn(
             f"no clean Parquet output in {ctx.lake_root}: is the lake writer running?",

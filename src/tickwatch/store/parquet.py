@@ -7,6 +7,11 @@ Writes append one file per batch and partition. `compact` rewrites a partition a
 with each key once (the latest write wins), so after a run the lake holds exactly one row per
 key however often the same input was replayed; `read` applies the same rule to partitions that
 are not compacted yet.
+
+A file that cannot be read (truncated, corrupt, not this table's schema) must not stop every
+later run: compaction moves it to `lake/_quarantine/<table>/date=.../` and logs an error
+naming it (its rows are no longer in the lake), `read` skips it with a warning, and
+`unreadable_files` (the `parquet` check) reads every file to find such files before that.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from tickwatch.store.sql import clean_market_data
 log = logging.getLogger(__name__)
 
 RAW_TICKS = "raw_ticks"
+QUARANTINE = "_quarantine"  # lake/_quarantine/<table>/date=.../: files compaction could not read
+_UNREADABLE = (pa.ArrowException, OSError, ValueError)
 _TS = pa.timestamp("us", tz="UTC")
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -107,6 +114,7 @@ class ParquetLake:
         self._sequence = itertools.count()
         self.touched: dict[str, set[str]] = defaultdict(set)
         self.error: str | None = None
+        self.quarantined: list[Path] = []  # where the unreadable files went, this process
 
     def write_ticks(self, ticks: Sequence[Tick]) -> None:
         if ticks:
@@ -195,28 +203,57 @@ class ParquetLake:
         parts: list[pa.Table] = []
         for day in self.partitions(table) if days is None else days:
             folder = self.root / table / f"date={day}"
-            parts.extend(pq.read_table(f) for f in sorted(folder.glob("part-*.parquet")))
+            for file in sorted(folder.glob("part-*.parquet")):
+                try:
+                    parts.append(_read(file, table))
+                except _UNREADABLE as exc:
+                    log.warning("skipping unreadable lake file %s: %s", file, _reason(exc))
         if not parts:
             return SCHEMAS[table].empty_table()
         return _latest_per_key(pa.concat_tables(parts), KEYS[table])
 
     def compact(self, table: str, days: Iterable[str] | None = None) -> None:
-        """Rewrite each partition as one file holding each key once."""
+        """Rewrite each partition as one file holding each key once; a file that cannot be
+        read is quarantined (see the module docstring), the others are compacted."""
         for day in sorted(self.touched.pop(table, set()) if days is None else days):
             folder = self.root / table / f"date={day}"
             files = sorted(folder.glob("part-*.parquet"))
-            if len(files) <= 1 and not self._has_duplicates(files, table):
-                continue
+            if len(files) == 1:
+                try:
+                    if not self._has_duplicates(files, table):
+                        continue
+                except _UNREADABLE as exc:
+                    self._quarantine(table, files[0], exc)
+                    continue
             # text columns read as dictionaries: sorting and moving small integer codes is
             # about twice as fast as moving the strings; the file gets the plain schema back
-            text = [f.name for f in SCHEMAS[table] if pa.types.is_string(f.type)]
-            parts = [pq.read_table(f, read_dictionary=text) for f in files]
+            parts, read = [], []
+            for file in files:
+                try:
+                    parts.append(_read(file, table, dictionaries=True))
+                    read.append(file)
+                except _UNREADABLE as exc:
+                    self._quarantine(table, file, exc)
+            if not parts:
+                continue
             merged = _compacted(pa.concat_tables(parts).unify_dictionaries(), KEYS[table])
             name = f"part-{time.time_ns():020d}-{next(self._sequence):06d}.parquet"
             pq.write_table(merged.cast(SCHEMAS[table]), folder / f".{name}.tmp")
             os.replace(folder / f".{name}.tmp", folder / name)
-            for old in files:
+            for old in read:
                 old.unlink()
+
+    def _quarantine(self, table: str, file: Path, exc: BaseException) -> None:
+        target = self.root / QUARANTINE / table / file.parent.name / file.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(file, target)
+        self.quarantined.append(target)
+        log.error(
+            "lake file %s cannot be read (%s): moved to %s; its rows are no longer in the lake",
+            file,
+            _reason(exc),
+            target,
+        )
 
     def compact_all(self) -> None:
         self.flush()
@@ -232,6 +269,48 @@ class ParquetLake:
         data = pq.read_table(files[0], columns=list(KEYS[table]))
         unique: int = data.group_by(list(KEYS[table])).aggregate([]).num_rows
         return bool(unique != data.num_rows)
+
+
+def _read(file: Path, table: str, dictionaries: bool = False) -> pa.Table:
+    """One lake file with exactly `table`'s columns (text as dictionaries when asked)."""
+    schema = SCHEMAS[table]
+    text = [f.name for f in schema if pa.types.is_string(f.type)] if dictionaries else None
+    data = pq.read_table(file, read_dictionary=text)
+    if data.schema.names != schema.names:
+        raise ValueError(f"columns {data.schema.names} are not {table}'s {schema.names}")
+    if dictionaries:
+        wanted = pa.schema(
+            [
+                pa.field(f.name, pa.dictionary(pa.int32(), f.type))
+                if pa.types.is_string(f.type)
+                else f
+                for f in schema
+            ]
+        )
+        return data.cast(wanted)
+    return data.cast(schema)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+
+
+def unreadable_files(root: Path) -> list[tuple[Path, str]]:
+    """Every lake file under `root` (both tables) that cannot be read to the last row group,
+    with why. Reads each row group in turn, so memory stays at one row group."""
+    found: list[tuple[Path, str]] = []
+    for table in SCHEMAS:
+        folder = root / table
+        for file in sorted(folder.rglob("*.parquet")) if folder.is_dir() else []:
+            try:
+                handle = pq.ParquetFile(file)
+                if handle.schema_arrow.names != SCHEMAS[table].names:
+                    raise ValueError(f"columns {handle.schema_arrow.names} are not {table}'s")
+                for group in range(handle.num_row_groups):
+                    handle.read_row_group(group)
+            except _UNREADABLE as exc:
+                found.append((file, _reason(exc)))
+    return found
 
 
 def _latest_per_key(data: pa.Table, keys: Sequence[str]) -> pa.Table:
