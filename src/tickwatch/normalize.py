@@ -4,6 +4,16 @@ The record format is the replay contract: `source, asset_type, symbol, event_tim
 with an offset, or epoch seconds), `price, volume` (volume may be empty) and optional
 `open, high, low, close`, `ingest_time`. Anything impossible raises InvalidTick with a reason
 short enough to group by; the caller keeps the record as a dead letter.
+
+Time is judged against the clock of the process that receives the record (`now`), never against
+a time the record supplies: a record claiming a far-future `event_time` and a matching
+`ingest_time` is still in the future. Every reason is free of `now`, so replaying a file twice
+keeps one dead letter per bad record.
+
+A file reader that cannot represent a value or a whole record as Python (a Parquet timestamp past
+year 9999, a CSV field over the csv module's limit) hands over an `Unreadable` value or an
+`UnreadableRecord`; both are rejected here with the reader's reason, so the record becomes a dead
+letter instead of stopping the run.
 """
 
 from __future__ import annotations
@@ -24,6 +34,28 @@ MAX_SYMBOL_LENGTH = 64
 _BAR_FIELDS = ("open", "high", "low", "close")
 
 
+class Unreadable(str):
+    """A field value a reader could not represent; the text is what the file held.
+
+    A `str` so that the dead letter's payload shows the value as it was.
+    """
+
+    reason: str
+
+    def __new__(cls, text: str, reason: str) -> Unreadable:
+        value = super().__new__(cls, text)
+        value.reason = reason
+        return value
+
+
+class UnreadableRecord(dict[str, Any]):
+    """A record a reader could not parse at all: where it was (`fields`) and why (`reason`)."""
+
+    def __init__(self, fields: Mapping[str, Any], reason: str) -> None:
+        super().__init__(fields)
+        self.reason = reason
+
+
 def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -32,10 +64,14 @@ def _number(record: Mapping[str, Any], name: str) -> float | None:
     value = record.get(name)
     if _blank(value):
         return None
+    if isinstance(value, Unreadable):
+        raise InvalidTick(f"{name} {value.reason}")
     if isinstance(value, bool):
         raise InvalidTick(f"{name} is a boolean, not a number")
     try:
         number = float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        raise InvalidTick(f"{name} is not finite: {str(value)[:40]}") from None
     except (TypeError, ValueError):
         raise InvalidTick(f"{name} is not a number: {str(value)[:40]!r}") from None
     if not math.isfinite(number):
@@ -51,9 +87,22 @@ def _price(record: Mapping[str, Any], name: str) -> float | None:
 
 
 def parse_time(value: object, name: str = "event_time") -> datetime:
-    """An aware UTC datetime from ISO 8601 with offset, epoch seconds, or a datetime."""
+    """An aware UTC datetime from ISO 8601 with offset, epoch seconds, or a datetime.
+
+    A time that Python's datetime cannot hold in UTC (year 1 with a positive offset,
+    9999-12-31 with a negative one, a huge negative epoch) is rejected like any other bad value.
+    """
     if _blank(value):
         raise InvalidTick(f"missing field {name}")
+    if isinstance(value, Unreadable):
+        raise InvalidTick(f"{name} {value.reason}")
+    try:
+        return _utc(value, name)
+    except (OverflowError, ValueError):  # beyond datetime's years 1..9999
+        raise InvalidTick(f"{name} is out of range: {str(value)[:40]!r}") from None
+
+
+def _utc(value: object, name: str) -> datetime:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
@@ -63,14 +112,16 @@ def parse_time(value: object, name: str = "event_time") -> datetime:
     elif isinstance(value, str):
         text = value.strip()
         try:
-            moment = EPOCH + timedelta(seconds=float(text))
+            seconds = float(text)
         except ValueError:
             try:
                 moment = datetime.fromisoformat(text)
             except ValueError:
                 raise InvalidTick(f"{name} is not ISO 8601: {text[:40]!r}") from None
-        except OverflowError:
-            raise InvalidTick(f"{name} epoch seconds out of range: {text[:40]}") from None
+        else:
+            if not math.isfinite(seconds) or abs(seconds) > 1e11:
+                raise InvalidTick(f"{name} epoch seconds out of range: {text[:40]}")
+            moment = EPOCH + timedelta(seconds=seconds)
     else:
         raise InvalidTick(f"{name} has type {type(value).__name__}, expected text or number")
     if moment.tzinfo is None:
@@ -78,10 +129,17 @@ def parse_time(value: object, name: str = "event_time") -> datetime:
     return moment.astimezone(UTC)
 
 
-def parse_tick(record: Mapping[str, Any], ingest_time: datetime, max_skew: timedelta) -> Tick:
-    """Validate one record. `ingest_time` applies unless the record carries its own."""
+def parse_tick(record: Mapping[str, Any], now: datetime, max_skew: timedelta) -> Tick:
+    """Validate one record received at `now` (the receiving process's clock).
+
+    `now` is the tick's ingest time unless the record carries its own. Either way an event or
+    ingest time more than `max_skew` after `now` is in the future, and an ingest time before
+    1970 is impossible: the record's own times are never the yardstick.
+    """
     if not isinstance(record, Mapping):
         raise InvalidTick(f"record is {type(record).__name__}, expected an object")
+    if isinstance(record, UnreadableRecord):
+        raise InvalidTick(record.reason)
     for name in ("source", "asset_type", "symbol"):
         if _blank(record.get(name)):
             raise InvalidTick(f"missing field {name}")
@@ -98,17 +156,19 @@ def parse_tick(record: Mapping[str, Any], ingest_time: datetime, max_skew: timed
         ) from None
 
     event_time = parse_time(record.get("event_time"))
+    ingest_time = now
     if not _blank(record.get("ingest_time")):
         ingest_time = parse_time(record["ingest_time"], "ingest_time")
-    if event_time < EPOCH:
-        raise InvalidTick(f"event_time before 1970: {event_time.isoformat()}")
-    if event_time > ingest_time + max_skew:
-        # no ingest time in the reason: it is the wall clock for most records, and a reason
-        # must be stable so that replaying a file twice keeps one dead letter per record
-        raise InvalidTick(
-            f"event_time {event_time.isoformat()} is in the future "
-            f"(more than {max_skew.total_seconds():g}s after its ingest time)"
-        )
+    for name, moment in (("event_time", event_time), ("ingest_time", ingest_time)):
+        if moment < EPOCH:
+            raise InvalidTick(f"{name} before 1970: {moment.isoformat()}")
+        if moment - now > max_skew:
+            # no `now` in the reason: a reason must be stable so that replaying a file twice
+            # keeps one dead letter per record
+            raise InvalidTick(
+                f"{name} {moment.isoformat()} is in the future "
+                f"(more than {max_skew.total_seconds():g}s after the receiving clock)"
+            )
 
     bar = [_price(record, name) for name in _BAR_FIELDS]
     if any(v is not None for v in bar) and any(v is None for v in bar):
@@ -158,6 +218,18 @@ def tick_to_record(tick: Tick) -> dict[str, Any]:
     if tick.is_bar:
         record.update(open=tick.open, high=tick.high, low=tick.low, close=tick.close)
     return record
+
+
+def late_payload(tick: Tick) -> str:
+    """A late tick's dead-letter payload: its record without `ingest_time`.
+
+    The payload is part of the dead letter's key, and the ingest time of a replayed tick is the
+    wall clock of that replay: with it, every replay of a file would add another copy of the
+    same late tick. The ingest time stays in the dead letter's `received_at`.
+    """
+    record = tick_to_record(tick)
+    del record["ingest_time"]
+    return payload_text(record)
 
 
 def payload_text(record: object) -> str:

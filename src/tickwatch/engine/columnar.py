@@ -31,7 +31,7 @@ from tickwatch.engine.pipeline import Engine, EngineConfig, EngineOutput
 from tickwatch.engine.windows import from_micros
 from tickwatch.errors import ConfigError
 from tickwatch.model import Anomaly, Feature, Rejected, Score, Severity, Tick, Window
-from tickwatch.normalize import payload_text, tick_to_record
+from tickwatch.normalize import late_payload
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
@@ -339,7 +339,7 @@ class ColumnarEngine:
                         "late",
                         f"late: window {from_micros(st).isoformat()} closed at watermark "
                         f"{from_micros(watermark).isoformat()}",
-                        payload_text(tick_to_record(tick)),
+                        late_payload(tick),
                         tick.source,
                         tick.symbol,
                         tick.ingest_time,

@@ -15,7 +15,7 @@ from tickwatch.engine.detectors import Detector, SeriesDetector, make_detector
 from tickwatch.engine.features import summarize
 from tickwatch.engine.windows import ClosedWindow, WindowAssembler
 from tickwatch.model import Anomaly, AssetType, Feature, Rejected, Tick, Window, severity_of
-from tickwatch.normalize import payload_text, tick_to_record
+from tickwatch.normalize import late_payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ class Engine:
                     Rejected(
                         "late",
                         added.late_reason,
-                        payload_text(tick_to_record(tick)),
+                        late_payload(tick),
                         tick.source,
                         tick.symbol,
                         tick.ingest_time,

@@ -5,15 +5,22 @@ lines; Parquet: row groups). A block becomes a TickBatch only when every row pas
 conservative checks that imply `normalize.parse_tick` would accept it and build the same tick:
 text fields present, printable and without surrounding blanks, asset_type exactly `stock` or
 `crypto`, times ISO 8601 with an explicit offset (or aware timestamps), prices and volumes
-finite and in range, bars complete and consistent, no event before 1970 or beyond the clock
-skew. Any block with a row that fails a check, or that pyarrow cannot parse with the expected
-types, goes the exact way instead: its records are yielded for `Processor.handle`, so
-rejections and their reasons are always those of `tickwatch.normalize`. CSV files always go
-that way.
+finite and in range, bars complete and consistent, no event or ingest time before 1970 or
+beyond the clock skew from the receiving clock `now`. Any block with a row that fails a check,
+or that pyarrow cannot parse with the expected types, goes the exact way instead: its records
+are yielded for `Processor.handle`, so rejections and their reasons are always those of
+`tickwatch.normalize`, the one validator. CSV files always go that way.
+
+pyarrow's JSON parser is more lenient than orjson (the exact path's parser) in places that
+never reach a checked column: it reads `NaN` and `Infinity`, invalid UTF-8 and nesting deeper
+than orjson's limit in fields it ignores. So a JSON block is parsed by pyarrow only when its
+bytes hold none of those (`_plain`); the property test in tests/unit/sources/test_fastread.py
+feeds generated files through both lanes and asserts the same ticks and the same rejections.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import queue
 import threading
@@ -27,13 +34,21 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
-import pyarrow.parquet as pq
 
 from tickwatch.engine.batch import TickBatch
 from tickwatch.engine.windows import micros
-from tickwatch.normalize import MAX_PRICE, MAX_SYMBOL_LENGTH, MAX_VOLUME
+from tickwatch.normalize import MAX_PRICE, MAX_SYMBOL_LENGTH, MAX_VOLUME, UnreadableRecord
 from tickwatch.sources import Record
-from tickwatch.sources.replay import BATCH, _utc_timestamps, json_records, read_records
+from tickwatch.sources.replay import (
+    BATCH,
+    BOM,
+    file_kind,
+    json_records,
+    parquet_records,
+    parquet_tables,
+    read_records,
+    utc_timestamps,
+)
 
 BLOCK_BYTES = 32 << 20
 _TS = pa.timestamp("us", tz="UTC")
@@ -113,17 +128,19 @@ def _read_ahead(blocks: Iterator[Block]) -> Iterator[Block]:
 
 
 def read_blocks(path: Path, now: datetime, max_skew: timedelta) -> Iterator[Block]:
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
+    kind = file_kind(path)
+    if kind == "json":
         yield from _jsonl_blocks(path, now, max_skew)
-    elif suffix == ".parquet":
-        for group in pq.ParquetFile(path).iter_batches(batch_size=1 << 20):
-            table = pa.Table.from_batches([_utc_timestamps(group)])
-            batch = to_batch(table, now, max_skew)
+    elif kind == "parquet":
+        for part in parquet_tables(path):
+            if isinstance(part, UnreadableRecord):
+                yield Block(None, [part], 1)
+                continue
+            batch = to_batch(utc_timestamps(part), now, max_skew)
             if batch is not None:
-                yield Block(batch, [], table.num_rows)
+                yield Block(batch, [], part.num_rows)
             else:
-                records: list[Record] = list(table.to_pylist())
+                records = parquet_records(part)
                 yield Block(None, records, len(records))
     else:
         records = list(read_records(path))
@@ -132,7 +149,7 @@ def read_blocks(path: Path, now: datetime, max_skew: timedelta) -> Iterator[Bloc
 
 def _jsonl_blocks(path: Path, now: datetime, max_skew: timedelta) -> Iterator[Block]:
     with path.open("rb") as handle:
-        rest = b""
+        rest = handle.read(len(BOM)).removeprefix(BOM)
         while True:
             chunk = handle.read(BLOCK_BYTES)
             data = rest + chunk
@@ -150,10 +167,10 @@ def _jsonl_blocks(path: Path, now: datetime, max_skew: timedelta) -> Iterator[Bl
 
 def _json_block(data: bytes, now: datetime, max_skew: timedelta) -> Block:
     options = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
-    try:
-        table = pj.read_json(io.BytesIO(data), parse_options=options)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        table = None
+    table = None
+    if _plain(data):
+        with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError):
+            table = pj.read_json(io.BytesIO(data), parse_options=options)
     batch = None if table is None else to_batch(table, now, max_skew)
     if batch is not None and table is not None and table.num_rows == data.count(b"\n"):
         return Block(batch, [], table.num_rows)
@@ -162,9 +179,27 @@ def _json_block(data: bytes, now: datetime, max_skew: timedelta) -> Block:
     return Block(None, records, len(records))
 
 
+def _plain(data: bytes) -> bool:
+    """Whether orjson and pyarrow read these JSON lines alike: valid UTF-8 without a byte order
+    mark, no `NaN`/`Infinity` literal, no nesting (one `{` per line, no `[`). Conservative: a
+    block that fails goes the exact way, where orjson decides."""
+    if not data.isascii():
+        if BOM in data:
+            return False
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    if b"NaN" in data or b"Infinity" in data or b"[" in data:
+        return False
+    return data.count(b"{") == data.count(b"\n")
+
+
 def to_batch(table: pa.Table, now: datetime, max_skew: timedelta) -> TickBatch | None:
     """Columns of `table` as a TickBatch, or None if any row needs `normalize` to judge it."""
     n = table.num_rows
+    if len(set(table.column_names)) != len(table.column_names):
+        return None
     if n == 0 or not all(
         name in table.column_names
         for name in ("source", "asset_type", "symbol", "event_time", "price")
@@ -202,8 +237,10 @@ def to_batch(table: pa.Table, now: datetime, max_skew: timedelta) -> TickBatch |
         if given is None:
             return None
         ingest = given
-    if (event < 0).any() or (event > ingest + max_skew // timedelta(microseconds=1)).any():
-        return None
+    latest = now_us + max_skew // timedelta(microseconds=1)
+    for times in (event, ingest):
+        if (times < 0).any() or (times > latest).any():
+            return None
     numbers = {}
     for name in _NUMBERS:
         values = col[name]
@@ -256,7 +293,10 @@ def _times(values: pa.Array | None) -> npt.NDArray[np.int64] | None:
     if pa.types.is_timestamp(values.type):
         if values.type.tz is None:
             return None
-        values = values.cast(_TS)
+        try:
+            values = values.cast(_TS)  # refuses nanoseconds it would drop, and overflow
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
     elif pa.types.is_string(values.type):
         if not pc.all(pc.match_substring_regex(values, _ISO)).as_py():
             return None
