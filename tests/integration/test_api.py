@@ -31,6 +31,7 @@ from tickwatch.web import WebServer, create_app
 
 DAY = datetime(2024, 3, 4, tzinfo=UTC)
 DETECTED = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = datetime(2024, 3, 4, 12, 5, tzinfo=UTC)  # the checks' clock: crypto fresh, NYSE closed
 
 
 def at(hhmm: str) -> datetime:
@@ -89,7 +90,8 @@ def settings(store_url: str, tmp_path: object) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, simulated=True)) as test_client:
+    app = create_app(settings, simulated=True, clock=lambda: NOW)
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:
         yield test_client
 
 
@@ -177,7 +179,7 @@ def test_latest_prices_and_change_over_range(client: TestClient) -> None:
 
 
 def test_windows_with_volume_change_and_relative_volatility(client: TestClient) -> None:
-    rows = get(client, "/api/windows", range="all", symbol="AAPL")
+    rows = get(client, "/api/windows", range="all", symbol="AAPL")["items"]
     assert [r["window_start"][11:16] for r in rows] == ["10:00", "10:05", "11:00"]
     assert [r["volume_delta"] for r in rows] == [None, 500, -700]
     expected = [0.5 / 101 * 100, 1.02 / 102 * 100, 2 / 99 * 100]
@@ -245,3 +247,102 @@ def test_stream_delivers_an_anomaly_written_by_another_process(settings: Setting
     event = orjson.loads(data.removeprefix("data: "))
     assert (event["symbol"], event["anomaly_type"]) == ("AAPL", "volume_surge")
     assert event["z_score"] == 16
+
+
+def test_windows_are_paged_by_cursor_and_stable_while_rows_arrive(
+    client: TestClient, settings: Settings
+) -> None:
+    first = get(client, "/api/windows", range="all", limit=2)
+    keys = [(r["symbol"], r["window_start"][11:16]) for r in first["items"]]
+    assert keys == [("AAPL", "10:00"), ("bitcoin", "10:00")]  # oldest first, then symbol
+    # a window arrives that sorts before the cursor: an offset would now repeat bitcoin 10:00
+    store = SqlStore(settings.database_url)
+    store.write([window("AAPL", "09:55", 99, 100, 900, 0.4)], [])
+    store.close()
+    seen = list(keys)
+    cursor = first["next_cursor"]
+    pages = []
+    while cursor is not None:
+        page = get(client, "/api/windows", range="all", limit=2, cursor=cursor)
+        pages.append(page["items"])
+        seen += [(r["symbol"], r["window_start"][11:16]) for r in page["items"]]
+        cursor = page["next_cursor"]
+    assert seen == [
+        ("AAPL", "10:00"),
+        ("bitcoin", "10:00"),
+        ("AAPL", "10:05"),
+        ("AAPL", "11:00"),
+        ("bitcoin", "11:55"),
+    ]
+    assert len(pages) == 2
+    # the volume change reaches back across the page boundary: 1500 - 1000, 800 - 1500
+    assert [r["volume_delta"] for r in pages[0]] == [500, -700]
+
+
+def test_windows_and_anomalies_are_bounded(client: TestClient) -> None:
+    assert client.get("/api/windows", params={"limit": 10_001}).status_code == 422
+    assert client.get("/api/anomalies", params={"limit": 1001}).status_code == 422
+    assert get(client, "/api/windows", range="all")["limit"] == 5000  # a default, not 'all'
+    for path in ("/api/windows", "/api/anomalies"):
+        bad = client.get(path, params={"cursor": "not-a-cursor"})
+        assert bad.status_code == 422 and "next_cursor" in bad.text
+
+
+def test_anomalies_cursor_never_repeats_a_row_while_rows_arrive(
+    client: TestClient, settings: Settings
+) -> None:
+    first = get(client, "/api/anomalies", range="all", limit=2)
+    # newer anomaly lands on top: offset=2 would repeat AAPL 11:00 volatility_burst
+    late = anomaly("bitcoin", "12:00", S, 9.0, Severity.HIGH)
+    store = SqlStore(settings.database_url)
+    store.write([], [late])
+    store.close()
+    by_offset = get(client, "/api/anomalies", range="all", limit=2, offset=2)["items"]
+    second = get(client, "/api/anomalies", range="all", limit=2, cursor=first["next_cursor"])
+    third = get(client, "/api/anomalies", range="all", limit=2, cursor=second["next_cursor"])
+    keys = [
+        (a["symbol"], a["window_start"][11:16], a["anomaly_type"])
+        for a in first["items"] + second["items"] + third["items"]
+    ]
+    assert keys == [
+        ("bitcoin", "11:55", "volume_surge"),
+        ("AAPL", "11:00", "volatility_burst"),
+        ("AAPL", "11:00", "price_spike"),
+        ("AAPL", "10:05", "price_spike"),
+        ("bitcoin", "10:00", "volatility_burst"),
+    ]
+    assert third["next_cursor"] is None
+    assert by_offset[0]["window_start"][11:16] == "11:00"  # why cursors: offsets shift
+
+
+def test_volatility_series_is_thinned_not_unbounded(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tickwatch.web.queries.MAX_SERIES_POINTS", 2)
+    aapl = get(client, "/api/volatility", range="all")[1]  # type: ignore[index]
+    a, b, c = 0.5 / 101 * 100, 1.02 / 102 * 100, 2 / 99 * 100
+    # 3 windows, at most 2 points: every 2nd point from the first, and always the latest
+    assert [p["window_start"][11:16] for p in aapl["points"]] == ["10:00", "11:00"]
+    assert [p["value"] for p in aapl["points"]] == pytest.approx([a, (a + b + c) / 3])
+    assert aapl["latest"] == pytest.approx((a + b + c) / 3)
+
+
+def test_z_histogram_end_bins_say_they_are_open(client: TestClient) -> None:
+    bins = get(client, "/api/summary", range="all")["z_histogram"]  # type: ignore[index]
+    assert (bins[0]["low"], bins[0]["label"]) == (-10, "< -9")
+    assert (bins[-1]["low"], bins[-1]["label"]) == (9, "≥ 9")
+    assert [b["label"] for b in bins[9:12]] == ["-1", "0", "1"]
+
+
+def test_health_is_degraded_when_a_check_fails(settings: Settings) -> None:
+    later = NOW + timedelta(hours=2)  # crypto windows stale by ~2 h: freshness fails
+    app = create_app(settings, clock=lambda: later)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        checks = client.get("/health/checks")
+        health = client.get("/health")
+    assert checks.status_code == 503
+    failing = [c["name"] for c in checks.json()["checks"] if c["verdict"] == "fail"]
+    assert "freshness" in failing
+    assert health.status_code == 200
+    assert health.json()["status"] == "degraded"
+    assert health.json()["checks"]["failing"] == failing

@@ -513,12 +513,16 @@ def test_web_health_checks_endpoint(settings: Settings, store: SqlStore):
     from tickwatch.web.app import create_app
 
     seed(store, OPEN)
-    with TestClient(create_app(settings, clock=lambda: OPEN)) as client:
+    with TestClient(
+        create_app(settings, clock=lambda: OPEN), base_url="http://127.0.0.1"
+    ) as client:
         body = client.get("/health/checks").json()
         assert body["verdict"] == "ok"
         assert [c["name"] for c in body["checks"]][:2] == ["kafka", "store"]
     later = OPEN + timedelta(minutes=20)
-    with TestClient(create_app(settings, clock=lambda: later)) as client:
+    with TestClient(
+        create_app(settings, clock=lambda: later), base_url="http://127.0.0.1"
+    ) as client:
         response = client.get("/health/checks", params={"name": ["freshness"]})
         assert response.status_code == 503
         assert response.json()["checks"][0]["verdict"] == "fail"

@@ -78,7 +78,7 @@ def problem(path: str, status: int, body: bytes) -> str | None:
 
 
 def fuzz(app: FastAPI, url: str, mode: GenerationMode) -> tuple[int, list[str]]:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
     found: list[str] = []
     count = 0
     for result in schema.get_all_operations():

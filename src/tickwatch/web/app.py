@@ -3,6 +3,9 @@
 Every time range is relative to the newest data in the store (see `queries`), selected by
 `range=24h` (or `7d`, `90m`, `all`), or fixed by `start`/`end`. The dashboards are static files
 (`static/`) that call this API; ECharts is served with them, so the page works offline.
+
+The app only reads: every route is a GET, lists are bounded pages with keyset cursors
+(`paging`), and what guards every request (allowed hosts, CSP, slow clients) is in `guard`.
 """
 
 from __future__ import annotations
@@ -13,17 +16,16 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from tickwatch import __version__
 from tickwatch.bus.memory import MemoryBus
@@ -31,11 +33,13 @@ from tickwatch.clock import utc_now
 from tickwatch.config import Settings
 from tickwatch.errors import ConfigError
 from tickwatch.model import AnomalyType, Severity
-from tickwatch.ops.checks import OpsContext, expand, run_checks, worst
-from tickwatch.store import SqlStore
-from tickwatch.store.sql import clean_market_data
+from tickwatch.ops.checks import worst
+from tickwatch.web.docs import add_docs
+from tickwatch.web.guard import SecurityHeaders, SendTimeout, allowed_hosts
+from tickwatch.web.health import ActingCheck, Checks, health_report
 from tickwatch.web.live import Hub, follow_bus, poll_store
 from tickwatch.web.metrics import CONTENT_TYPE, PipelineCollector, registry_for, render
+from tickwatch.web.paging import BadCursor
 from tickwatch.web.queries import (
     AnomalyPage,
     LatestPrice,
@@ -44,15 +48,17 @@ from tickwatch.web.queries import (
     Summary,
     SymbolInfo,
     VolSeries,
-    WindowOut,
+    WindowPage,
     parse_range,
 )
 from tickwatch.web.state import PipelineView
+from tickwatch.web.storeview import open_view
 
 STATIC = Path(__file__).parent / "static"
 DASHBOARDS = ("overview", "alerts", "volatility")
 HEARTBEAT_SECONDS = 15.0
 MAX_OFFSET = 2**53  # SQL integers are 64-bit; JSON clients are exact to 2**53
+MAX_WINDOW_PAGE = 10_000  # windows per /api/windows page (~4 MB of JSON)
 
 
 class Meta(BaseModel):
@@ -70,6 +76,9 @@ RangeParam = Annotated[
     str, Query(description="Length back from the newest data: 90m, 6h, 24h, 7d or all")
 ]
 Symbols = Annotated[list[str], Query(alias="symbol", description="Repeat to select several")]
+Cursor = Annotated[
+    str | None, Query(max_length=2048, description="next_cursor of the previous page")
+]
 
 
 def span_of(
@@ -106,8 +115,9 @@ def create_app(
     With an embedded pipeline, the live stream follows its in-process bus; otherwise (no
     pipeline, or Kafka, where the Spark job detects and writes the store) it polls the store.
     """
-    store = SqlStore(settings.database_url)
+    store = open_view(settings.database_url)
     reader = Reader(store.engine)
+    checks = Checks(settings, pipeline, clock)
     hub = Hub()
     registry = registry_for(PipelineCollector(pipeline, lambda: hub.clients, clock))
 
@@ -135,9 +145,15 @@ def create_app(
         version=__version__,
         summary="Market anomalies: 5-minute bars scored against each symbol's own history.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    app.add_middleware(SendTimeout, seconds=settings.web_send_timeout)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
     app.state.reader = reader
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    add_docs(app)
 
     @app.get("/api/meta", response_model=Meta, tags=["api"])
     def meta() -> Meta:
@@ -161,14 +177,28 @@ def create_app(
         severity: list[Severity] = Query([]),  # noqa: B008
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+        cursor: Cursor = None,
     ) -> AnomalyPage:
-        """Anomalies, newest window first; filter by symbol, type, severity and time."""
-        return reader.anomalies(span, symbol, anomaly_type, severity, limit, offset)
+        """Anomalies, newest window first; filter by symbol, type, severity and time.
+        Page with `cursor` (the previous page's `next_cursor`): stable while rows arrive."""
+        try:
+            return reader.anomalies(span, symbol, anomaly_type, severity, limit, offset, cursor)
+        except BadCursor as exc:
+            raise HTTPException(422, str(exc)) from None
 
-    @app.get("/api/windows", response_model=list[WindowOut], tags=["api"])
-    def windows(span: SpanDep, symbol: Symbols = []) -> list[WindowOut]:  # noqa: B006
-        """5-minute bars with features and baselines, per symbol oldest first."""
-        return reader.windows(span, symbol)
+    @app.get("/api/windows", response_model=WindowPage, tags=["api"])
+    def windows(
+        span: SpanDep,
+        symbol: Symbols = [],  # noqa: B006
+        limit: Annotated[int, Query(ge=1, le=MAX_WINDOW_PAGE)] = 5000,
+        cursor: Cursor = None,
+    ) -> WindowPage:
+        """5-minute bars with features and baselines, oldest first (then by symbol), one
+        page at a time: follow `next_cursor` until it is null."""
+        try:
+            return reader.windows(span, symbol, limit, cursor)
+        except BadCursor as exc:
+            raise HTTPException(422, str(exc)) from None
 
     @app.get("/api/prices/latest", response_model=list[LatestPrice], tags=["api"])
     def latest_prices(span: SpanDep) -> list[LatestPrice]:
@@ -203,8 +233,9 @@ def create_app(
 
     @app.get("/health", tags=["ops"])
     def health() -> Response:
-        """ok, degraded (a source or task is failing) or down (the store cannot be read: 503)."""
-        body = health_report(store, pipeline, simulated)
+        """ok; degraded (a source, task or pipeline check is failing: see /health/checks);
+        down (the store cannot be read: 503)."""
+        body = health_report(store, pipeline, simulated, checks.run(None))
         status = 503 if body["status"] == "down" else 200
         masked = settings.mask(orjson.dumps(body).decode())  # errors may echo a key
         return Response(masked, status_code=status, media_type="application/json")
@@ -212,24 +243,21 @@ def create_app(
     @app.get("/health/checks", tags=["ops"])
     def health_checks(
         name: Annotated[list[str] | None, Query(description="checks or groups")] = None,
-    ) -> JSONResponse:
-        """The operations checks of `tickwatch check` (default: the pipeline group);
-        503 when one fails."""
+    ) -> Response:
+        """The read-only checks of `tickwatch check` (default: the pipeline group); 503 when
+        one fails. Checks that change files (checkpoints, quality-report) are refused (403):
+        run them with `tickwatch check`."""
         try:
-            names = expand(name or ["pipeline"])
+            results = checks.run(name)
+        except ActingCheck as exc:
+            raise HTTPException(403, str(exc)) from None
         except ConfigError as exc:
             raise HTTPException(400, str(exc)) from None
-        tasks = pipeline.supervisor.tasks if pipeline is not None else None
-        ctx = OpsContext.from_settings(settings, now=clock(), tasks=tasks)
-        try:
-            results = run_checks(names, ctx)
-        finally:
-            ctx.close()
         verdict = worst(results)
         body = {"verdict": verdict.value, "checks": [r.as_dict() for r in results]}
-        return JSONResponse(
-            jsonable_encoder(body), status_code=503 if verdict.value == "fail" else 200
-        )
+        masked = settings.mask(orjson.dumps(jsonable_encoder(body)).decode())
+        status = 503 if verdict.value == "fail" else 200
+        return Response(masked, status_code=status, media_type="application/json")
 
     @app.get("/metrics", tags=["ops"])
     def metrics() -> Response:
@@ -243,52 +271,3 @@ def create_app(
     for name in DASHBOARDS:
         app.get(f"/{name}", include_in_schema=False)(page)
     return app
-
-
-def health_report(
-    store: SqlStore, pipeline: PipelineView | None, simulated: bool
-) -> dict[str, Any]:
-    status = "ok"
-    store_part: dict[str, Any] = {"url": store.engine_url_masked, "ok": True}
-    try:
-        with store.engine.connect() as conn:
-            conn.execute(select(clean_market_data.c.symbol).limit(1)).all()
-    except SQLAlchemyError as exc:
-        status = "down"
-        store_part.update(ok=False, error=str(exc).splitlines()[0])
-    body: dict[str, Any] = {"status": status, "simulated": simulated, "store": store_part}
-    if pipeline is None:
-        body["pipeline"] = None
-        return body
-    tasks = [
-        {
-            "name": t.name,
-            "state": t.state,
-            "restarts": t.restarts,
-            "last_error": t.last_error,
-            "last_error_at": _iso(t.last_error_at),
-        }
-        for t in pipeline.supervisor.tasks.values()
-    ]
-    sources = [
-        {
-            "name": s.name,
-            "state": s.health.state,
-            "message": s.health.message,
-            "last_success": _iso(s.health.last_success),
-            "figures": s.health.figures,
-        }
-        for s in pipeline.sources
-    ]
-    failing = any(t["state"] == "backoff" for t in tasks) or any(
-        s["state"] != "ok" for s in sources
-    )
-    if status == "ok" and failing:
-        body["status"] = "degraded"
-    body["pipeline"] = {"tasks": tasks, "counters": pipeline.counters.as_dict()}
-    body["sources"] = sources
-    return body
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()

@@ -14,21 +14,24 @@ bars).
 
 from __future__ import annotations
 
+import math
 import re
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from tickwatch.model import AnomalyType, Severity
 from tickwatch.store.sql import clean_market_data, market_anomalies
+from tickwatch.web import paging
 
 ROLLING_WINDOWS = 12
+MAX_SERIES_POINTS = 2000  # per symbol in /api/volatility: longer series are thinned evenly
 Z_BIN_LIMIT = 10
 _RANGE = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
 _UNIT = {"m": 60, "h": 3600, "d": 86400}
@@ -77,6 +80,8 @@ class AnomalyPage(BaseModel):
     limit: int
     offset: int
     items: list[AnomalyOut]
+    next_cursor: str | None = None
+    """Pass as `cursor` for the next page (stable while anomalies arrive); null at the end."""
 
 
 class WindowOut(BaseModel):
@@ -96,6 +101,14 @@ class WindowOut(BaseModel):
     price_return_pct_std: float | None
     volatility: float | None
     volatility_pct: float | None
+
+
+class WindowPage(BaseModel):
+    limit: int
+    items: list[WindowOut]
+    next_cursor: str | None
+    """Pass as `cursor` for the next page; null when this page reached the newest window.
+    Keep the last cursor to ask later for windows closed since."""
 
 
 class LatestPrice(BaseModel):
@@ -127,6 +140,8 @@ class ZBin(BaseModel):
     low: float
     high: float
     count: int
+    label: str
+    """How to name the bin: the end bins also hold every z beyond them ("≥ 9", "< -9")."""
 
 
 class Summary(BaseModel):
@@ -183,10 +198,23 @@ def z_bins(z_scores: Sequence[float], limit: int = Z_BIN_LIMIT) -> list[ZBin]:
     """Unit-wide bins of signed z from -limit to +limit; values beyond go to the end bins.
 
     Anomalies have |z| > threshold, so the middle bins are empty by construction; they are kept
-    so that the histogram's axis is symmetric and drops read left, spikes right.
+    so that the histogram's axis is symmetric and drops read left, spikes right. The end bins
+    are open: [limit - 1, inf) and (-inf, -limit + 1), and their `label` says so, so a z of 40
+    is never shown as "9".
     """
     counts = Counter(min(max(int(z // 1), -limit), limit - 1) for z in z_scores)
-    return [ZBin(low=k, high=k + 1, count=counts.get(k, 0)) for k in range(-limit, limit)]
+
+    def label(k: int) -> str:
+        if k == limit - 1:
+            return f"≥ {k}"
+        if k == -limit:
+            return f"< {k + 1}"
+        return str(k)
+
+    return [
+        ZBin(low=k, high=k + 1, count=counts.get(k, 0), label=label(k))
+        for k in range(-limit, limit)
+    ]
 
 
 class Reader:
@@ -241,8 +269,13 @@ class Reader:
         severities: Sequence[Severity] = (),
         limit: int = 100,
         offset: int = 0,
+        cursor: str | None = None,
     ) -> AnomalyPage:
-        """Newest window first (then highest |z|), with the total before paging."""
+        """Newest window first (then highest |z|, symbol, type), with the total before paging.
+
+        `cursor` (from the previous page's `next_cursor`) starts after that page's last row;
+        `offset` then skips further rows (kept for old clients: it shifts as rows arrive).
+        """
         t = market_anomalies
         where = _in_span(t.c.window_start, span)
         if symbols:
@@ -252,18 +285,50 @@ class Reader:
         if severities:
             where.append(t.c.severity.in_([x.value for x in severities]))
         condition = and_(True, *where)
+        size = func.abs(t.c.z_score)
+        page = where.copy()
+        if cursor is not None:
+            start, z, symbol, kind = paging.decode(cursor, (datetime, float, str, str))
+            page.append(
+                or_(
+                    t.c.window_start < start,
+                    and_(
+                        t.c.window_start == start,
+                        or_(
+                            size < z,
+                            and_(
+                                size == z,
+                                or_(
+                                    t.c.symbol > symbol,
+                                    and_(t.c.symbol == symbol, t.c.anomaly_type > kind),
+                                ),
+                            ),
+                        ),
+                    ),
+                )
+            )
         query = (
             select(t)
-            .where(condition)
-            .order_by(t.c.window_start.desc(), func.abs(t.c.z_score).desc(), t.c.symbol)
-            .limit(limit)
+            .where(and_(True, *page))
+            .order_by(t.c.window_start.desc(), size.desc(), t.c.symbol, t.c.anomaly_type)
+            .limit(limit + 1)
             .offset(offset)
         )
         with self.engine.connect() as conn:
             total = conn.execute(select(func.count()).select_from(t).where(condition)).scalar_one()
             rows = conn.execute(query).all()
-        items = [AnomalyOut.model_validate(dict(r._mapping)) for r in rows]
-        return AnomalyPage(total=int(total), limit=limit, offset=offset, items=items)
+        items = [AnomalyOut.model_validate(dict(r._mapping)) for r in rows[:limit]]
+        last = items[-1] if len(rows) > limit else None
+        next_cursor = (
+            None
+            if last is None
+            else paging.encode(
+                last.window_start.isoformat(), abs(last.z_score), last.symbol, last.anomaly_type
+            )
+        )
+        return AnomalyPage(
+            total=int(total), limit=limit, offset=offset, items=items, next_cursor=next_cursor
+        )
 
     def last_detected(self) -> datetime | None:
         with self.engine.connect() as conn:
@@ -283,34 +348,51 @@ class Reader:
         with self.engine.connect() as conn:
             return [AnomalyOut.model_validate(dict(r._mapping)) for r in conn.execute(query)]
 
-    def windows(self, span: Span, symbols: Sequence[str] = ()) -> list[WindowOut]:
-        """Windows in the range, per symbol oldest first, with the change in volume from the
-        symbol's previous window in the range and relative volatility."""
+    def windows(
+        self, span: Span, symbols: Sequence[str] = (), limit: int = 5000, cursor: str | None = None
+    ) -> WindowPage:
+        """One page of windows in the range, oldest first (then by symbol), with the change in
+        volume from the symbol's previous window in the range and relative volatility."""
         t = clean_market_data
         where = _in_span(t.c.window_start, span)
         if symbols:
             where.append(t.c.symbol.in_(symbols))
-        query = select(t).where(and_(True, *where)).order_by(t.c.symbol, t.c.window_start)
+        before = func.lag(t.c.volume).over(partition_by=t.c.symbol, order_by=t.c.window_start)
+        ranged = select(t, before.label("previous_volume")).where(and_(True, *where)).subquery()
+        query = select(ranged).order_by(ranged.c.window_start, ranged.c.symbol).limit(limit + 1)
+        if cursor is not None:
+            start, symbol = paging.decode(cursor, (datetime, str))
+            query = query.where(
+                or_(
+                    ranged.c.window_start > start,
+                    and_(ranged.c.window_start == start, ranged.c.symbol > symbol),
+                )
+            )
         out: list[WindowOut] = []
-        previous: dict[str, float | None] = {}
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 r = row._mapping
-                before = previous.get(r["symbol"])
-                volume = r["volume"]
-                delta = volume - before if volume is not None and before is not None else None
-                previous[r["symbol"]] = volume
+                volume, previous = r["volume"], r["previous_volume"]
                 vol = r["volatility"]
                 out.append(
                     WindowOut(
                         **{k: r[k] for k in WindowOut.model_fields if k in r},
-                        volume_delta=delta,
+                        volume_delta=volume - previous
+                        if volume is not None and previous is not None
+                        else None,
                         volatility_pct=vol / r["close"] * 100
                         if vol is not None and r["close"]
                         else None,
                     )
                 )
-        return out
+        last = out[limit - 1] if len(out) > limit else None
+        return WindowPage(
+            limit=limit,
+            items=out[:limit],
+            next_cursor=None
+            if last is None
+            else paging.encode(last.window_start.isoformat(), last.symbol),
+        )
 
     def latest_prices(self, span: Span) -> list[LatestPrice]:
         t = clean_market_data
@@ -437,24 +519,47 @@ class Reader:
         return buckets
 
     def volatility(self, span: Span, symbols: Sequence[str] = ()) -> list[VolSeries]:
-        """Rolling relative volatility per symbol (see module docstring), latest value too."""
-        per_symbol: dict[str, list[WindowOut]] = defaultdict(list)
-        for w in self.windows(span, symbols):
-            per_symbol[w.symbol].append(w)
-        series = []
-        for symbol, rows in per_symbol.items():
-            rolled = rolling_mean([w.volatility_pct for w in rows], ROLLING_WINDOWS)
-            points = [
-                VolPoint(window_start=w.window_start, value=v)
-                for w, v in zip(rows, rolled, strict=True)
-                if v is not None
-            ]
-            series.append(
-                VolSeries(
-                    symbol=symbol,
-                    asset_type=rows[0].asset_type,
-                    points=points,
-                    latest=points[-1].value if points else None,
+        """Rolling relative volatility per symbol (see module docstring), latest value too.
+
+        Rows are streamed, not held; a symbol with more than MAX_SERIES_POINTS windows in the
+        range keeps every k-th point (and always its latest), so the answer stays bounded.
+        """
+        t = clean_market_data
+        where = _in_span(t.c.window_start, span)
+        if symbols:
+            where.append(t.c.symbol.in_(symbols))
+        condition = and_(True, *where)
+        counting = select(t.c.symbol, func.count()).where(condition).group_by(t.c.symbol)
+        query = (
+            select(t.c.symbol, t.c.asset_type, t.c.window_start, t.c.volatility, t.c.close)
+            .where(condition)
+            .order_by(t.c.symbol, t.c.window_start)
+        )
+        series: dict[str, VolSeries] = {}
+        with self.engine.connect() as conn:
+            sizes = {symbol: int(n) for symbol, n in conn.execute(counting)}
+            recent: deque[float | None] = deque()
+            seen = 0
+            for r in conn.execution_options(yield_per=5000).execute(query):
+                if r.symbol not in series:
+                    series[r.symbol] = VolSeries(
+                        symbol=r.symbol, asset_type=r.asset_type, points=[], latest=None
+                    )
+                    recent = deque()
+                    seen = 0
+                one = series[r.symbol]
+                stride = math.ceil(sizes.get(r.symbol, 1) / MAX_SERIES_POINTS)
+                seen += 1
+                recent.append(
+                    r.volatility / r.close * 100 if r.volatility is not None and r.close else None
                 )
-            )
-        return sorted(series, key=lambda s: (s.asset_type, s.symbol))
+                if len(recent) > ROLLING_WINDOWS:
+                    recent.popleft()
+                known = [v for v in recent if v is not None]
+                if not known:
+                    continue
+                value = sum(known) / len(known)
+                one.latest = value
+                if (seen - 1) % stride == 0 or seen == sizes.get(r.symbol):
+                    one.points.append(VolPoint(window_start=r.window_start, value=value))
+        return sorted(series.values(), key=lambda s: (s.asset_type, s.symbol))

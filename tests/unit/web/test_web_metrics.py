@@ -56,7 +56,7 @@ def pipeline() -> Pipeline:
 def test_metrics_and_health_of_a_running_pipeline(tmp_path: object) -> None:
     settings = Settings(data_dir=tmp_path)  # type: ignore[arg-type]
     app = create_app(settings, pipeline=pipeline(), clock=lambda: NOW)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         text = client.get("/metrics").text
         health = client.get("/health").json()
     for line in (
