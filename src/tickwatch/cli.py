@@ -136,6 +136,8 @@ def run(
                 style="bold yellow",
             )
         )
+    _lock_data_dir(settings.data_dir, "run")
+    if sources is None:
         sources = [_simulated_source(settings)]
     else:
         console.print(
@@ -165,6 +167,17 @@ def run(
         )
         return
     console.print(_summary(runtime.processor.counters))
+
+
+def _lock_data_dir(folder: Path, command: str) -> None:
+    """Hold the data dir's writer lock (store/lock.py) while this process lives."""
+    from tickwatch.store.lock import hold
+
+    try:
+        hold(folder, command)
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
 
 
 def _live_or_none(settings: Settings) -> list[Source] | None:
@@ -368,6 +381,7 @@ def replay(
     except TickwatchError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    _lock_data_dir(settings.data_dir, "replay")
     processor = Processor(settings, store, ParquetLake(settings.data_dir / "lake"))
     total = sum(count_records(p) for p in paths)
     stop = _graceful_stop()
