@@ -220,8 +220,9 @@ def tick_to_record(tick: Tick) -> dict[str, Any]:
     return record
 
 
-def late_payload(tick: Tick) -> str:
-    """A late tick's dead-letter payload: its record without `ingest_time`.
+def tick_payload(tick: Tick) -> str:
+    """The dead-letter payload of a validated tick (late, or refused by the engine): its record
+    without `ingest_time`.
 
     The payload is part of the dead letter's key, and the ingest time of a replayed tick is the
     wall clock of that replay: with it, every replay of a file would add another copy of the
@@ -230,6 +231,24 @@ def late_payload(tick: Tick) -> str:
     record = tick_to_record(tick)
     del record["ingest_time"]
     return payload_text(record)
+
+
+def asset_conflict(tick: Tick, series: AssetType) -> Rejected:
+    """The dead letter of a tick whose symbol is already a series of the other asset type.
+
+    Series are keyed by symbol (the stores key rows by `(symbol, window_start)`), so a stock and
+    a crypto asset of one name would merge into one series: the asset type seen first keeps the
+    name and ticks of the other are refused, with a reason naming both.
+    """
+    return Rejected(
+        "invalid",
+        f"asset_type conflict: {tick.symbol[:40]!r} is a {series.value} series; a "
+        f"{tick.asset_type.value} tick of that name would merge into it (rename one of them)",
+        tick_payload(tick),
+        tick.source,
+        tick.symbol,
+        tick.ingest_time,
+    )
 
 
 def payload_text(record: object) -> str:

@@ -18,7 +18,7 @@ keys of recently closed windows live in flat arrays, not Python objects.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,7 +31,7 @@ from tickwatch.engine.pipeline import Engine, EngineConfig, EngineOutput
 from tickwatch.engine.windows import from_micros
 from tickwatch.errors import ConfigError
 from tickwatch.model import Anomaly, Feature, Rejected, Score, Severity, Tick, Window
-from tickwatch.normalize import late_payload
+from tickwatch.normalize import asset_conflict, tick_payload
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
@@ -41,6 +41,10 @@ Columns = dict[str, npt.NDArray[Any]]  # the open store: one array per _OPEN_COL
 _US = timedelta(microseconds=1)
 _FEATURES = tuple(Feature)
 _SEVERITIES = (None, Severity.LOW, Severity.MEDIUM, Severity.HIGH)
+_ROWS = (  # the per-row arrays of a TickBatch
+    *("symbol_code", "source_code", "asset_code", "event", "ingest"),
+    *("price", "volume", "open", "high", "low", "close"),
+)
 _OPEN_COLUMNS = ("sym", "src", "event", "ingest", "price", "volume", "open", "high", "low", "close")
 
 
@@ -191,6 +195,15 @@ class ColumnarEngine:
         if len(batch) == 0:
             return out
         sym = self._symbol_ids(batch)
+        clash = self._asset[sym] != batch.asset_code
+        if clash.any():  # a symbol already a series of the other asset type: refused
+            for r in np.flatnonzero(clash).tolist():
+                out.late.append(asset_conflict(batch.tick(r), ASSET_TYPES[self._asset[sym[r]]]))
+            keep = ~clash
+            batch = replace(batch, **{name: getattr(batch, name)[keep] for name in _ROWS})
+            sym = sym[keep]
+            if len(batch) == 0:
+                return out
         src = np.asarray([self._source_id(s) for s in batch.sources], np.int32)[batch.source_code]
         event = batch.event
         start = event - event % self.size
@@ -339,7 +352,7 @@ class ColumnarEngine:
                         "late",
                         f"late: window {from_micros(st).isoformat()} closed at watermark "
                         f"{from_micros(watermark).isoformat()}",
-                        late_payload(tick),
+                        tick_payload(tick),
                         tick.source,
                         tick.symbol,
                         tick.ingest_time,

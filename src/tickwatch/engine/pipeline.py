@@ -15,7 +15,7 @@ from tickwatch.engine.detectors import Detector, SeriesDetector, make_detector
 from tickwatch.engine.features import summarize
 from tickwatch.engine.windows import ClosedWindow, WindowAssembler
 from tickwatch.model import Anomaly, AssetType, Feature, Rejected, Tick, Window, severity_of
-from tickwatch.normalize import late_payload
+from tickwatch.normalize import asset_conflict, tick_payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +77,10 @@ class Engine:
     def process(self, ticks: Iterable[Tick]) -> EngineOutput:
         out = EngineOutput()
         for tick in ticks:
+            state = self.assembler.symbols.get(tick.symbol)
+            if state is not None and state.asset_type is not tick.asset_type:
+                out.late.append(asset_conflict(tick, state.asset_type))
+                continue
             added = self.assembler.add(tick)
             if added.duplicate:
                 out.duplicates += 1
@@ -85,7 +89,7 @@ class Engine:
                     Rejected(
                         "late",
                         added.late_reason,
-                        late_payload(tick),
+                        tick_payload(tick),
                         tick.source,
                         tick.symbol,
                         tick.ingest_time,
