@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -237,7 +238,11 @@ def serve(
         console.print(f"[red]error:[/] no store at {db}: {hint}")
         raise typer.Exit(2)
     is_simulated = settings.data_dir.name == SIMULATED_DIR
-    web_app = create_app(settings, simulated=is_simulated)
+    try:
+        web_app = create_app(settings, simulated=is_simulated)
+    except TickwatchError as exc:  # e.g. the store refuses connections: no traceback
+        console.print(f"[red]error:[/] {settings.mask(str(exc))}")
+        raise typer.Exit(2) from None
     server = WebServer(web_app, settings.web_host, settings.web_port)
     console.print(f"dashboard: [bold]{server.url}[/] (Ctrl+C stops)")
     server.run()
@@ -284,13 +289,17 @@ def produce(
                     key = str(record.get("symbol", "")) if isinstance(record, dict) else ""
                     bus.publish(raw_topic(record), key, record)
             count += len(batch)
-            console.print(f"{producer.name}: {len(batch)} ticks | {_source_health(producer)}")
+            console.print(
+                f"{producer.name}: {len(batch)} ticks | {_source_health(producer, settings.mask)}"
+            )
     finally:
         if handle is not None:
             handle.close()
         bus.close()
     where = str(out_file) if out_file is not None else "the bus"
-    console.print(f"{producer.name}: {count:,} ticks to {where} | {_source_health(producer)}")
+    console.print(
+        f"{producer.name}: {count:,} ticks to {where} | {_source_health(producer, settings.mask)}"
+    )
 
 
 def _graceful_stop() -> threading.Event:
@@ -319,12 +328,13 @@ def _status_line(c: Counters, runtime: Runtime) -> str:
         f"[dim]{datetime.now():%H:%M:%S}[/] market time {market} | ticks {c.ticks_in:,} | "
         f"windows {c.windows:,} | [bold]anomalies {c.anomaly_total:,}[/] (high {high}) | "
         f"late {c.late} | rejected {c.rejected} | dup {c.duplicates} | {tasks}"
-        + "".join(f" | {_source_health(s)}" for s in runtime.sources)
+        + "".join(f" | {_source_health(s, runtime.settings.mask)}" for s in runtime.sources)
     )
 
 
-def _source_health(source: Source) -> str:
-    """One source's state, remaining call budget and, when unwell, why."""
+def _source_health(source: Source, mask: Callable[[str], str] = str) -> str:
+    """One source's state, remaining call budget and, when unwell, why (secrets masked
+    before the message is cut, so no part of a key shows)."""
     h = source.health
     style = {"ok": "green", "degraded": "yellow", "paused": "yellow", "down": "red"}
     text = f"{source.name} [{style.get(h.state, 'dim')}]{h.state}[/]"
@@ -332,7 +342,7 @@ def _source_health(source: Source) -> str:
     if left is not None:
         text += f" ({left} calls left today)"
     if h.state in ("degraded", "paused", "down") and h.message:
-        text += f": {h.message[:100]}"
+        text += f": {mask(h.message)[:100]}"
     return text
 
 
@@ -593,10 +603,17 @@ def spark(
     The same rows as the embedded engine (DESIGN.md). The Kafka connector and JDBC jars are
     fetched once with Maven into .cache. Ctrl+C stops it; a restart resumes from the checkpoint.
     """
+    from tickwatch.extras import require
+
+    settings = _settings(data_dir=data_dir, store_url=store, kafka_bootstrap_servers=kafka)
+    try:
+        require("spark", "tickwatch spark")
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
     from tickwatch.spark.jars import resolve_jars
     from tickwatch.spark.job import JobConfig, run
 
-    settings = _settings(data_dir=data_dir, store_url=store, kafka_bootstrap_servers=kafka)
     try:
         if print_jars:
             out.print(",".join(str(jar) for jar in resolve_jars()), soft_wrap=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -193,8 +194,9 @@ class Settings(BaseSettings):
             for value in self.__dict__.values()
             if isinstance(value, SecretStr)
         ]
-        if self.store_url and "@" in self.store_url and ":" in self.store_url.split("@")[0]:
-            values.append(self.store_url.split("@")[0].rsplit(":", 1)[1])
+        if self.store_url and (password := _url_password(self.store_url)):
+            # as written, decoded and percent-encoded: an error may show any of them
+            values += [password, unquote(password), quote(unquote(password), safe="")]
         return [v for v in values if len(v) >= 4 and v != "demo"]
 
     def mask(self, text: str) -> str:
@@ -219,6 +221,15 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.store_url or f"sqlite:///{self.data_dir / 'tickwatch.db'}"
+
+
+def _url_password(url: str) -> str | None:
+    """The password of a URL; it ends at the LAST `@`, so a raw `@` inside it is kept whole."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return password or None
 
 
 _SECRET_FIELDS = {"store_url"} | {

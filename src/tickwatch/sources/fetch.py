@@ -17,6 +17,11 @@ tight loop and clients that failed together do not retry together. Every wait is
 `stop.wait(...)`, so a stop request ends it at once (`Stopped`), and a test that passes an
 event whose `wait` advances a fake clock runs without sleeping. `on_request` is called before
 every attempt, which is how a call budget counts retries too.
+
+An error body may echo the request back, key included (an API that quotes the bad URL). The
+values of secret-looking parameters and headers (`apikey`, `x-cg-demo-api-key`, tokens,
+passwords) are masked in every message BEFORE it is cut to length: cut first, and a key that
+straddles the cut is no longer whole, so later masking misses the half that shows.
 """
 
 from __future__ import annotations
@@ -133,12 +138,14 @@ class Fetcher:
         if self.on_request is not None:
             self.on_request()
         where = _safe(url)
+        secrets = _secrets(params, headers, self.client.headers)
         try:
             response = self.client.get(url, params=params, headers=headers)
         except httpx.TimeoutException:
             raise _Transient(f"GET {where} timed out") from None
         except httpx.TransportError as exc:
-            raise _Transient(f"GET {where} failed: {type(exc).__name__}: {exc}") from None
+            detail = _masked(f"{type(exc).__name__}: {exc}", secrets, 300)
+            raise _Transient(f"GET {where} failed: {detail}") from None
         status = response.status_code
         if status == 429:
             wait = retry_after_seconds(response.headers.get("Retry-After"), self.clock())
@@ -151,13 +158,34 @@ class Fetcher:
         if status >= 500:
             raise _Transient(f"GET {where}: HTTP {status}")
         if status >= 400:
-            raise SourceError(f"GET {where}: HTTP {status}: {response.text[:200]}")
+            raise SourceError(f"GET {where}: HTTP {status}: {_masked(response.text, secrets, 200)}")
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
             raise SourceError(
-                f"GET {where}: malformed JSON ({exc.msg}): {response.text[:80]!r}"
+                f"GET {where}: malformed JSON ({exc.msg}): {_masked(response.text, secrets, 80)!r}"
             ) from None
+
+
+_SECRET_NAMES = ("key", "token", "secret", "password", "auth")
+
+
+def _secrets(*pairs: Mapping[str, str] | None) -> list[str]:
+    """Values of parameters and headers whose names look secret, longest first."""
+    values = {
+        value
+        for mapping in pairs
+        for name, value in (mapping or {}).items()
+        if any(word in name.lower() for word in _SECRET_NAMES) and len(value) >= 4
+    }
+    return sorted(values, key=len, reverse=True)
+
+
+def _masked(text: str, secrets: list[str], limit: int) -> str:
+    """`text` with every secret as ***, THEN cut to `limit` characters."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text[:limit]
 
 
 def _safe(url: str) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +37,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -162,16 +164,52 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def connect(url: str) -> Engine:
-    """An SQLAlchemy engine for `url`; SQLite files get WAL mode and their folder.
+def parse_url(url: str) -> URL:
+    """STORE_URL as an SQLAlchemy URL.
 
-    A plain `postgresql://` URL means psycopg 3 (the driver tickwatch ships), not psycopg2.
+    A password may hold a raw `@` (`postgresql://user:p@ss@host/db`): the user info ends at the
+    LAST `@` of the authority (urllib's rule), where SQLAlchemy's own parser stops at the first
+    and would take the rest of the password for the host name, which then shows in every
+    "cannot resolve host" error. Percent escapes are decoded as SQLAlchemy decodes them. A plain
+    `postgresql://` URL means psycopg 3 (the driver tickwatch ships), not psycopg2. Errors
+    never echo the URL: it holds the password.
     """
+    if not url.startswith(("postgresql:", "postgres:", "postgresql+")):
+        return make_url(url)
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise StoreError("STORE_URL: the port is not a number between 0 and 65535") from None
+    scheme = "postgresql+psycopg" if parts.scheme in ("postgresql", "postgres") else parts.scheme
+    query: dict[str, list[str]] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        query.setdefault(key, []).append(value)
+    return URL.create(
+        scheme,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        host=parts.hostname or None,
+        port=port,
+        database=unquote(parts.path.removeprefix("/")) or None,
+        query={k: v[0] if len(v) == 1 else tuple(v) for k, v in query.items()},
+    )
+
+
+def masked_url(url: str) -> str:
+    """`url` for messages and logs: the password as ***, whatever characters it holds."""
+    try:
+        return parse_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL is never echoed: it may hold a password
+        return "STORE_URL (unparseable, not shown)"
+
+
+def connect(url: str) -> Engine:
+    """An SQLAlchemy engine for `url` (see `parse_url`); SQLite files get WAL mode and their
+    folder."""
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    if url.startswith(("postgresql://", "postgres://")):
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    engine = create_engine(url, pool_pre_ping=True)
+    engine = create_engine(parse_url(url), pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -206,7 +244,7 @@ class SqlStore:
 
     @property
     def engine_url_masked(self) -> str:
-        return self.url.split("@")[-1] if "@" in self.url else self.url
+        return masked_url(self.url)
 
     def _statement(self, table: Table, keep: tuple[str, ...]) -> sqlite.Insert | postgresql.Insert:
         """`INSERT ... ON CONFLICT (key) DO UPDATE` of every column but the key and `keep`."""
