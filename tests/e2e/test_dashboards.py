@@ -11,38 +11,27 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Page
 
+from tests.e2e.chromium import open_dashboard, serve
 from tickwatch.config import Settings
 from tickwatch.model import Anomaly, AnomalyType, AssetType, Severity
 from tickwatch.normalize import tick_to_record
 from tickwatch.processor import Processor
 from tickwatch.sources.simulate import MarketSimulator
 from tickwatch.store import SqlStore
-from tickwatch.web import WebServer, create_app
+from tickwatch.web import create_app
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 SCREENSHOTS = REPO / "docs" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 START = datetime(2024, 3, 4, tzinfo=UTC)
 PIPELINE_CLOCK = START + timedelta(days=1)  # detection time of the seeded anomalies
 DETECTED_LIVE = PIPELINE_CLOCK + timedelta(minutes=1)  # fixed, so screenshots are reproducible
@@ -65,41 +54,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def base_url(settings: Settings) -> Iterator[str]:
-    server = WebServer(create_app(settings, simulated=True, poll_seconds=0.5), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.server.started:
-        assert time.monotonic() < deadline, "web server did not start"
-        time.sleep(0.05)
-    yield server.url
-    server.stop()
-    thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, reduced_motion="reduce")
-    page = context.new_page()
-    errors: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            errors.append(message.text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == [], f"console errors: {errors}"
+    with serve(create_app(settings, simulated=True, poll_seconds=0.5)) as url:
+        yield url
 
 
 def db(settings: Settings) -> sqlite3.Connection:
@@ -123,11 +79,6 @@ def last_day_counts(settings: Settings) -> tuple[int, int, int]:
         ).fetchone()
         (symbols,) = conn.execute("SELECT count(DISTINCT symbol) FROM clean_market_data").fetchone()
     return total, high, symbols
-
-
-def open_dashboard(page: Page, url: str) -> None:
-    page.goto(url)
-    page.wait_for_function("document.body.dataset.loaded", timeout=15_000)
 
 
 def chart_ready(page: Page, chart_id: str) -> None:
@@ -212,7 +163,7 @@ def test_symbol_filter_and_range_picker(page: Page, base_url: str) -> None:
     assert "symbol=bitcoin" in page.url
     assert page.locator("#prices .price").count() == 1
     page.click('#ranges button[data-range="6h"]')
-    page.wait_for_function("location.search.includes('range=6h')")
+    page.wait_for_url("**range=6h**")
     open_dashboard(page, page.url)
     assert page.get_attribute('#ranges button[data-range="6h"]', "class") == "active"
     screenshot(page, "price-chart-bitcoin")

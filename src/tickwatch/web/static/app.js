@@ -1,5 +1,7 @@
 // tickwatch dashboards: three views over the JSON API, ECharts for the charts, SSE for live alerts.
 // State lives in the URL (?range=24h&symbol=AAPL), so every view can be linked and reloaded.
+// Text from the store (symbols above all) is untrusted: it reaches the DOM only as textContent,
+// or through esc() where ECharts renders a tooltip as HTML. The server's CSP forbids inline script.
 "use strict";
 
 const SEV = { high: "#ef4444", medium: "#f5b82e", low: "#22c55e" };
@@ -10,6 +12,8 @@ const PALETTE = ["#3b82f6", "#f97316", "#a855f7", "#14b8a6", "#eab308", "#ec4899
 const AXIS = { axisLine: { lineStyle: { color: "#2a3548" } }, axisLabel: { color: "#8b95a7" }, splitLine: { lineStyle: { color: "#1b2433" } } };
 const TOOLTIP = { backgroundColor: "#0e1420", borderColor: "#2a3548", textStyle: { color: "#e6e9ef" } };
 const PAGE = 50;
+const WINDOW_PAGE = 5000; // rows per /api/windows request; the charts follow next_cursor
+const MAX_WINDOW_PAGES = 40; // 200k windows at most per view
 const REFRESH_MS = { overview: 30000, alerts: 10000, volatility: 30000 };
 
 const state = {
@@ -17,7 +21,8 @@ const state = {
   range: "24h",
   symbol: "",
   meta: null,
-  offset: 0,
+  next: null, // next_cursor of the alert page shown
+  cursors: [null], // cursor of each alert-table page seen so far; the last is the current one
   total: 0,
   rows: [],
   charts: {},
@@ -41,6 +46,25 @@ function api(path, params) {
   });
 }
 function symbolParams() { return state.symbol ? { symbol: [state.symbol] } : {}; }
+// Every window in the range, page by page (the API bounds each answer).
+async function allWindows(params) {
+  const rows = [];
+  let cursor = null;
+  for (let i = 0; i < MAX_WINDOW_PAGES; i++) {
+    const page = await api("/api/windows", Object.assign({ limit: WINDOW_PAGE, cursor }, params));
+    rows.push(...page.items);
+    cursor = page.next_cursor;
+    if (!cursor) break;
+  }
+  return rows;
+}
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+function esc(text) { return String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]); }
+// An axis in the dashboard style; `extra.axisLabel` is merged, not replaced (units survive).
+function axis(extra) {
+  return Object.assign({}, AXIS, extra, { axisLabel: Object.assign({}, AXIS.axisLabel, extra.axisLabel || {}) });
+}
+function pct(v, digits = 3) { return v === null || v === undefined ? "–" : Number(v).toFixed(digits) + "%"; }
 function fmtPrice(x) {
   if (x === null || x === undefined) return "–";
   if (Math.abs(x) >= 1000) return x.toLocaleString("en-US", { maximumFractionDigits: 2, minimumFractionDigits: 2 });
@@ -112,7 +136,7 @@ function setupControls() {
     b.addEventListener("click", () => {
       state.range = b.dataset.range;
       document.querySelectorAll("#ranges button").forEach((x) => x.classList.toggle("active", x === b));
-      state.offset = 0;
+      state.cursors = [null];
       writeUrl();
       refresh();
     });
@@ -120,15 +144,15 @@ function setupControls() {
   $("symbol").addEventListener("change", (e) => focusSymbol(e.target.value));
   document.querySelectorAll("#tabs a").forEach((a) => a.classList.toggle("active", a.dataset.dash === state.dash));
   $(`dash-${state.dash}`).hidden = false;
-  $("prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadAlertTable(); });
-  $("next").addEventListener("click", () => { state.offset += PAGE; loadAlertTable(); });
-  document.querySelectorAll("#alert-filters input").forEach((i) => i.addEventListener("change", () => { state.offset = 0; loadAlertTable(); }));
+  $("prev").addEventListener("click", () => { if (state.cursors.length > 1) state.cursors.pop(); loadAlertTable(); });
+  $("next").addEventListener("click", () => { if (state.next) state.cursors.push(state.next); loadAlertTable(); });
+  document.querySelectorAll("#alert-filters input").forEach((i) => i.addEventListener("change", () => { state.cursors = [null]; loadAlertTable(); }));
   window.addEventListener("resize", () => Object.values(state.charts).forEach((c) => c.resize()));
 }
 function focusSymbol(symbol) {
   state.symbol = symbol;
   $("symbol").value = symbol;
-  state.offset = 0;
+  state.cursors = [null];
   writeUrl();
   refresh();
 }
@@ -160,11 +184,11 @@ async function loadOverview() {
   const [summary, prices, windows, anomalies] = await Promise.all([
     api("/api/summary", symbolParams()),
     api("/api/prices/latest"),
-    api("/api/windows", symbolParams()),
+    allWindows(symbolParams()),
     api("/api/anomalies", Object.assign({ limit: 1000 }, symbolParams())),
   ]);
   $("stat-total").textContent = summary.total.toLocaleString("en-US");
-  $("stat-total-sub").textContent = `in the last ${state.range === "all" ? "(all data)" : state.range} of data`;
+  $("stat-total-sub").textContent = state.range === "all" ? "in all data" : `in the last ${state.range} of data`;
   $("stat-high").textContent = summary.high.toLocaleString("en-US");
   $("stat-symbols").textContent = summary.symbols;
   $("stat-windows").textContent = `${summary.windows.toLocaleString("en-US")} five-minute windows`;
@@ -174,7 +198,7 @@ async function loadOverview() {
   const types = Object.entries(summary.by_type).filter(([, n]) => n > 0);
   if (!types.length) emptyChart("chart-by-type", "No anomalies in this range");
   else setChart("chart-by-type", {
-    tooltip: Object.assign({ trigger: "item", formatter: "{b}: {c} ({d}%)" }, TOOLTIP),
+    tooltip: Object.assign({ trigger: "item", formatter: (p) => `${esc(p.name)}: ${p.value} (${p.percent}%)` }, TOOLTIP),
     legend: { bottom: 0, textStyle: { color: "#c9d1dd" } },
     series: [{
       type: "pie", radius: ["45%", "72%"], center: ["50%", "45%"], itemStyle: { borderColor: "#121826", borderWidth: 2 },
@@ -189,8 +213,8 @@ async function loadOverview() {
     tooltip: Object.assign({ trigger: "axis" }, TOOLTIP),
     legend: { top: 0, textStyle: { color: "#c9d1dd" } },
     grid: { left: 40, right: 16, top: 30, bottom: 28 },
-    xAxis: Object.assign({ type: "time" }, AXIS),
-    yAxis: Object.assign({ type: "value", minInterval: 1 }, AXIS),
+    xAxis: axis({ type: "time" }),
+    yAxis: axis({ type: "value", minInterval: 1 }),
     series: Object.keys(TYPE).map((k) => ({
       name: TYPE_LABEL[k], type: "bar", stack: "t", barMaxWidth: 18, itemStyle: { color: TYPE[k] },
       data: hours.map((h) => [ms(h.hour) + 1800000, h.by_type[k]]),
@@ -237,8 +261,8 @@ function renderRanking(id, ranking, n) {
     tooltip: Object.assign({ trigger: "axis", axisPointer: { type: "shadow" } }, TOOLTIP),
     legend: { top: 0, textStyle: { color: "#c9d1dd" } },
     grid: { left: 80, right: 24, top: 28, bottom: 20 },
-    xAxis: Object.assign({ type: "value", minInterval: 1 }, AXIS),
-    yAxis: Object.assign({ type: "category", data: top.map((r) => r.symbol) }, AXIS),
+    xAxis: axis({ type: "value", minInterval: 1 }),
+    yAxis: axis({ type: "category", data: top.map((r) => r.symbol) }),
     series: SEVERITIES.map((s) => ({
       name: s, type: "bar", stack: "s", itemStyle: { color: SEV[s] }, barMaxWidth: 22,
       data: top.map((r) => r[s]),
@@ -250,7 +274,7 @@ function anomalyMarks(items) {
   return SEVERITIES.map((s) => ({
     name: s, type: "scatter", symbolSize: s === "high" ? 12 : 9, z: 5,
     itemStyle: { color: SEV[s], borderColor: "#0b0f17", borderWidth: 1 },
-    tooltip: { formatter: (p) => `${p.data.a.symbol} · ${TYPE_LABEL[p.data.a.anomaly_type]}<br>${s.toUpperCase()} z=${p.data.a.z_score.toFixed(2)}<br>${fmtTime(p.data.a.window_start)}` },
+    tooltip: { formatter: (p) => `${esc(p.data.a.symbol)} · ${esc(TYPE_LABEL[p.data.a.anomaly_type] || p.data.a.anomaly_type)}<br>${s.toUpperCase()} z=${p.data.a.z_score.toFixed(2)}<br>${esc(fmtTime(p.data.a.window_start))}` },
     data: items.filter((a) => a.severity === s).map((a) => ({ value: [ms(a.window_start), a.price], a })),
   }));
 }
@@ -286,8 +310,8 @@ function renderMultiples(windows, anomalies) {
     }
     series.push(...anomalyMarks(marks));
     const grids = big ? [{ left: 70, right: 20, top: 36, height: "62%" }, { left: 70, right: 20, top: "80%", bottom: 24 }] : [{ left: 60, right: 12, top: 44, bottom: 22 }];
-    const xAxes = big ? [Object.assign({ type: "time", gridIndex: 0 }, AXIS), Object.assign({}, AXIS, { type: "time", gridIndex: 1, axisLabel: { show: false } })] : [Object.assign({ type: "time" }, AXIS)];
-    const yAxes = big ? [Object.assign({ type: "value", scale: true, gridIndex: 0 }, AXIS), Object.assign({}, AXIS, { type: "value", gridIndex: 1, axisLabel: { show: false }, splitLine: { show: false } })] : [Object.assign({ type: "value", scale: true, splitNumber: 3 }, AXIS)];
+    const xAxes = big ? [axis({ type: "time", gridIndex: 0 }), axis({ type: "time", gridIndex: 1, axisLabel: { show: false } })] : [axis({ type: "time" })];
+    const yAxes = big ? [axis({ type: "value", scale: true, gridIndex: 0 }), axis({ type: "value", gridIndex: 1, axisLabel: { show: false }, splitLine: { show: false } })] : [axis({ type: "value", scale: true, splitNumber: 3 })];
     const last = rows[rows.length - 1];
     const c = echarts.init(div);
     state.charts[div.id] = c;
@@ -309,9 +333,11 @@ function selectedSeverities() {
 }
 async function loadAlertTable() {
   const sev = selectedSeverities();
-  const page = await api("/api/anomalies", Object.assign({ limit: PAGE, offset: state.offset, severity: sev.length === 3 ? [] : sev }, symbolParams()));
+  const cursor = state.cursors[state.cursors.length - 1];
+  const page = await api("/api/anomalies", Object.assign({ limit: PAGE, cursor, severity: sev.length === 3 ? [] : sev }, symbolParams()));
   state.total = page.total;
   state.rows = page.items;
+  state.next = page.next_cursor;
   renderAlertTable(new Set());
 }
 function alertKey(a) { return `${a.symbol}|${a.window_start}|${a.anomaly_type}`; }
@@ -329,7 +355,7 @@ function renderAlertTable(fresh) {
     tr.appendChild(el("td", null, a.asset_type));
     tr.appendChild(el("td", null, TYPE_LABEL[a.anomaly_type] || a.anomaly_type));
     const sv = el("td"); sv.appendChild(el("span", `pill ${a.severity}`, a.severity)); tr.appendChild(sv);
-    tr.appendChild(el("td", "num", fmtNum(a.value, 3)));
+    tr.appendChild(el("td", "num", a.anomaly_type === "price_spike" ? pct(a.value) : fmtNum(a.value, 3)));
     tr.appendChild(el("td", "num", `${fmtNum(a.mean, 3)} ± ${fmtNum(a.std, 3)}`));
     const z = el("td", "num", (a.z_score >= 0 ? "+" : "") + a.z_score.toFixed(2));
     z.style.color = SEV[a.severity];
@@ -339,10 +365,11 @@ function renderAlertTable(fresh) {
     body.appendChild(tr);
   });
   $("alert-count").textContent = `${state.total.toLocaleString("en-US")} in range`;
-  const end = Math.min(state.offset + PAGE, state.total);
-  $("page-info").textContent = state.total ? `${state.offset + 1}–${end} of ${state.total}` : "";
-  $("prev").disabled = state.offset === 0;
-  $("next").disabled = end >= state.total;
+  const first = (state.cursors.length - 1) * PAGE;
+  const end = Math.min(first + state.rows.length, state.total);
+  $("page-info").textContent = state.total ? `${first + 1}–${end} of ${state.total}` : "";
+  $("prev").disabled = state.cursors.length === 1;
+  $("next").disabled = !state.next;
 }
 async function loadAlerts() {
   const [summary] = await Promise.all([api("/api/summary", symbolParams()), loadAlertTable()]);
@@ -352,8 +379,8 @@ async function loadAlerts() {
     tooltip: Object.assign({ trigger: "axis" }, TOOLTIP),
     legend: { top: 0, textStyle: { color: "#c9d1dd" } },
     grid: { left: 40, right: 16, top: 30, bottom: 28 },
-    xAxis: Object.assign({ type: "time" }, AXIS),
-    yAxis: Object.assign({ type: "value", minInterval: 1 }, AXIS),
+    xAxis: axis({ type: "time" }),
+    yAxis: axis({ type: "value", minInterval: 1 }),
     series: SEVERITIES.slice().reverse().map((s) => ({
       name: s, type: "bar", stack: "sev", barMaxWidth: 18, itemStyle: { color: SEV[s] },
       data: hours.map((h) => [ms(h.hour) + 1800000, h.by_severity[s]]),
@@ -362,10 +389,14 @@ async function loadAlerts() {
   const bins = summary.z_histogram.filter((b) => b.count > 0 || Math.abs(b.low) <= 8);
   if (!summary.total) emptyChart("chart-z-hist", "No anomalies in this range");
   else setChart("chart-z-hist", {
-    tooltip: Object.assign({ trigger: "axis", axisPointer: { type: "shadow" } }, TOOLTIP),
+    tooltip: Object.assign({ trigger: "axis", axisPointer: { type: "shadow" }, formatter: (ps) => {
+      const b = bins[ps[0].dataIndex];
+      const range = b.label.startsWith("≥") || b.label.startsWith("<") ? `z ${b.label}` : `${b.low} ≤ z < ${b.high}`;
+      return `${esc(range)}: ${b.count}`;
+    } }, TOOLTIP),
     grid: { left: 40, right: 16, top: 16, bottom: 40 },
-    xAxis: Object.assign({ type: "category", name: "z-score", nameLocation: "middle", nameGap: 26, data: bins.map((b) => `${b.low}`) }, AXIS),
-    yAxis: Object.assign({ type: "value", minInterval: 1 }, AXIS),
+    xAxis: axis({ type: "category", name: "z-score", nameLocation: "middle", nameGap: 26, data: bins.map((b) => b.label) }),
+    yAxis: axis({ type: "value", minInterval: 1 }),
     series: [{
       type: "bar", barCategoryGap: "8%",
       data: bins.map((b) => {
@@ -383,22 +414,22 @@ async function loadAlerts() {
     tooltip: Object.assign({ trigger: "axis", axisPointer: { type: "shadow" } }, TOOLTIP),
     legend: { top: 0, textStyle: { color: "#c9d1dd" } },
     grid: { left: 50, right: 16, top: 30, bottom: 24 },
-    xAxis: Object.assign({ type: "category", data: assets }, AXIS),
-    yAxis: Object.assign({ type: "value", minInterval: 1 }, AXIS),
+    xAxis: axis({ type: "category", data: assets }),
+    yAxis: axis({ type: "value", minInterval: 1 }),
     series: SEVERITIES.map((s) => ({ name: s, type: "bar", barMaxWidth: 40, itemStyle: { color: SEV[s] }, data: assets.map((a) => summary.by_asset_severity[a][s]) })),
   });
 }
 
 // ---------- Volatility Trends ----------
 async function loadVolatility() {
-  const [series, windows] = await Promise.all([api("/api/volatility", symbolParams()), api("/api/windows", symbolParams())]);
+  const [series, windows] = await Promise.all([api("/api/volatility", symbolParams()), allWindows(symbolParams())]);
   if (!series.length) emptyChart("chart-rolling-vol", "No data in this range");
   else setChart("chart-rolling-vol", {
     tooltip: Object.assign({ trigger: "axis", valueFormatter: (v) => (v === null || v === undefined ? "–" : v.toFixed(3) + "%") }, TOOLTIP),
     legend: { top: 0, type: "scroll", textStyle: { color: "#c9d1dd" } },
     grid: { left: 50, right: 16, top: 30, bottom: 28 },
-    xAxis: Object.assign({ type: "time" }, AXIS),
-    yAxis: Object.assign({ type: "value", axisLabel: { color: "#8b95a7", formatter: "{value}%" } }, AXIS),
+    xAxis: axis({ type: "time" }),
+    yAxis: axis({ type: "value", axisLabel: { formatter: "{value}%" } }),
     series: series.map((s) => ({ name: s.symbol, type: "line", symbol: "none", connectNulls: false, lineStyle: { width: 1.6 }, itemStyle: { color: colorOf(s.symbol) },
       data: s.points.map((p) => [ms(p.window_start), p.value]) })),
   });
@@ -407,8 +438,8 @@ async function loadVolatility() {
   else setChart("chart-vol-compare", {
     tooltip: Object.assign({ trigger: "axis", axisPointer: { type: "shadow" }, valueFormatter: (v) => v.toFixed(3) + "%" }, TOOLTIP),
     grid: { left: 80, right: 40, top: 10, bottom: 20 },
-    xAxis: Object.assign({ type: "value", axisLabel: { color: "#8b95a7", formatter: "{value}%" } }, AXIS),
-    yAxis: Object.assign({ type: "category", data: latest.map((s) => s.symbol) }, AXIS),
+    xAxis: axis({ type: "value", axisLabel: { formatter: "{value}%" } }),
+    yAxis: axis({ type: "category", data: latest.map((s) => s.symbol) }),
     series: [{ type: "bar", barMaxWidth: 20, label: { show: true, position: "right", color: "#c9d1dd", formatter: (p) => p.value.toFixed(3) },
       data: latest.map((s) => ({ value: s.latest, itemStyle: { color: colorOf(s.symbol) } })) }],
   });
@@ -424,15 +455,22 @@ async function loadVolatility() {
     const lower = rows.map((w) => [ms(w.window_start), w.price_return_pct_std === null ? null : w.price_return_pct_mean - k * w.price_return_pct_std]);
     const width = rows.map((w) => [ms(w.window_start), w.price_return_pct_std === null ? null : 2 * k * w.price_return_pct_std]);
     const outside = rows.filter((w) => w.price_return_pct_std !== null && Math.abs(w.price_return_pct - w.price_return_pct_mean) > k * w.price_return_pct_std);
+    // The band is "lower" plus a stacked "band" of width 2kσ. stackStrategy "all": ECharts
+    // stacks only same-sign values by default, which drew a band from 0 when mean - kσ < 0.
     setChart("chart-returns", {
-      tooltip: Object.assign({ trigger: "axis", valueFormatter: (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(3)) }, TOOLTIP),
+      tooltip: Object.assign({ trigger: "axis", formatter: (ps) => {
+        const w = rows[ps[0].dataIndex];
+        const band = w.price_return_pct_std === null ? "no baseline yet"
+          : `band ${pct(w.price_return_pct_mean - k * w.price_return_pct_std)} to ${pct(w.price_return_pct_mean + k * w.price_return_pct_std)}`;
+        return `${esc(fmtTime(w.window_start))}<br>return ${pct(w.price_return_pct)}<br>${band}`;
+      } }, TOOLTIP),
       legend: { top: 0, data: ["return %", "band", "beyond band"], textStyle: { color: "#c9d1dd" } },
       grid: { left: 50, right: 16, top: 30, bottom: 28 },
-      xAxis: Object.assign({ type: "time" }, AXIS),
-      yAxis: Object.assign({ type: "value", axisLabel: { color: "#8b95a7", formatter: "{value}%" } }, AXIS),
+      xAxis: axis({ type: "time" }),
+      yAxis: axis({ type: "value", axisLabel: { formatter: "{value}%" } }),
       series: [
-        { name: "lower", type: "line", stack: "band", symbol: "none", lineStyle: { opacity: 0 }, data: lower, tooltip: { show: false } },
-        { name: "band", type: "line", stack: "band", symbol: "none", lineStyle: { opacity: 0 }, areaStyle: { color: "rgba(59,130,246,.18)" }, data: width, itemStyle: { color: "rgba(59,130,246,.5)" } },
+        { name: "lower", type: "line", stack: "band", stackStrategy: "all", symbol: "none", lineStyle: { opacity: 0 }, data: lower, tooltip: { show: false } },
+        { name: "band", type: "line", stack: "band", stackStrategy: "all", symbol: "none", lineStyle: { opacity: 0 }, areaStyle: { color: "rgba(59,130,246,.18)" }, data: width, itemStyle: { color: "rgba(59,130,246,.5)" } },
         { name: "return %", type: "line", symbol: "none", lineStyle: { width: 1.4, color: "#e6e9ef" }, itemStyle: { color: "#e6e9ef" }, data: rows.map((w) => [ms(w.window_start), w.price_return_pct]) },
         { name: "beyond band", type: "scatter", symbolSize: 9, itemStyle: { color: SEV.high }, data: outside.map((w) => [ms(w.window_start), w.price_return_pct]) },
       ],
@@ -440,8 +478,8 @@ async function loadVolatility() {
     setChart("chart-volume-delta", {
       tooltip: Object.assign({ trigger: "axis", valueFormatter: (v) => fmtNum(v) }, TOOLTIP),
       grid: { left: 60, right: 16, top: 16, bottom: 28 },
-      xAxis: Object.assign({ type: "time" }, AXIS),
-      yAxis: Object.assign({ type: "value", axisLabel: { color: "#8b95a7", formatter: (v) => fmtNum(v) } }, AXIS),
+      xAxis: axis({ type: "time" }),
+      yAxis: axis({ type: "value", axisLabel: { color: "#8b95a7", formatter: (v) => fmtNum(v) } }),
       series: [{ name: "volume change", type: "bar", barMaxWidth: 8,
         data: rows.filter((w) => w.volume_delta !== null).map((w) => ({ value: [ms(w.window_start), w.volume_delta], itemStyle: { color: w.volume_delta >= 0 ? "#22c55e" : "#ef4444" } })) }],
     });
@@ -451,11 +489,11 @@ async function loadVolatility() {
   const names = Object.keys(bySym);
   if (!names.length) emptyChart("chart-scatter", "No data in this range");
   else setChart("chart-scatter", {
-    tooltip: Object.assign({ trigger: "item", formatter: (p) => `${p.seriesName} ${fmtTime(p.data[2])}<br>volatility ${p.data[0].toFixed(3)}%<br>return ${p.data[1].toFixed(3)}%` }, TOOLTIP),
+    tooltip: Object.assign({ trigger: "item", formatter: (p) => `${esc(p.seriesName)} ${esc(fmtTime(p.data[2]))}<br>volatility ${p.data[0].toFixed(3)}%<br>return ${p.data[1].toFixed(3)}%` }, TOOLTIP),
     legend: { top: 0, type: "scroll", textStyle: { color: "#c9d1dd" } },
     grid: { left: 50, right: 20, top: 30, bottom: 40 },
-    xAxis: Object.assign({ type: "value", name: "volatility % of price", nameLocation: "middle", nameGap: 26, scale: true }, AXIS),
-    yAxis: Object.assign({ type: "value", name: "return %", nameLocation: "middle", nameGap: 34, scale: true }, AXIS),
+    xAxis: axis({ type: "value", name: "volatility % of price", nameLocation: "middle", nameGap: 26, scale: true }),
+    yAxis: axis({ type: "value", name: "return %", nameLocation: "middle", nameGap: 34, scale: true }),
     series: names.map((s) => ({ name: s, type: "scatter", symbolSize: 5, itemStyle: { color: colorOf(s), opacity: 0.7 }, data: bySym[s] })),
   });
 }
@@ -485,7 +523,7 @@ function connectStream() {
   source.addEventListener("anomaly", (ev) => {
     const a = JSON.parse(ev.data);
     if (state.symbol && a.symbol !== state.symbol) return;
-    if (state.dash === "alerts" && state.offset === 0 && selectedSeverities().includes(a.severity)) {
+    if (state.dash === "alerts" && state.cursors.length === 1 && selectedSeverities().includes(a.severity)) {
       const key = alertKey(a);
       state.rows = [a, ...state.rows.filter((r) => alertKey(r) !== key)].slice(0, PAGE);
       state.total += 1;
