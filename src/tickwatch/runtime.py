@@ -16,7 +16,6 @@ from datetime import datetime
 
 from tickwatch.alerts import WebhookNotifier
 from tickwatch.bus import Bus, Consumer
-from tickwatch.bus.kafka import KafkaBus
 from tickwatch.bus.memory import MemoryBus
 from tickwatch.config import Settings
 from tickwatch.model import MARKET_ANOMALIES, RAW_CRYPTO_TICKS, RAW_STOCK_TICKS, AssetType
@@ -43,6 +42,11 @@ def raw_topic(record: Record) -> str:
 def open_bus(settings: Settings) -> Bus:
     """The bus BUS names: the in-process queue, or Kafka at KAFKA_BOOTSTRAP_SERVERS."""
     if settings.bus == "kafka":
+        from tickwatch.extras import require
+
+        require("kafka", "BUS=kafka")
+        from tickwatch.bus.kafka import KafkaBus
+
         return KafkaBus(
             settings.kafka_bootstrap_servers, partitions=settings.kafka_topic_partitions
         )
@@ -141,15 +145,26 @@ class Runtime:
                 self.notifier.notify(anomaly)
 
     def shutdown(self) -> None:
-        """Stop sources, drain what they published, close open windows, flush and close."""
+        """Stop sources, drain what they published, close open windows, flush and close.
+
+        Raises `StoreError` (after closing everything) when rows could not be stored."""
         self.stop.set()
         if self.web is not None:
             self.web.stop()
         self.supervisor.join()
+        try:
+            self._drain()
+        finally:
+            self._close()
+
+    def _drain(self) -> None:
         if self._consumer is not None:
             while items := self._consumer.poll(10_000, 0.0):
                 self.processor.handle([value for _, value in items])
             self.processor.finish()
+
+    def _close(self) -> None:
+        if self._consumer is not None:
             self._consumer.close()
         if self.notifier is not None and self._anomalies is not None:
             while items := self._anomalies.poll(1000, 0.0):
