@@ -1,0 +1,406 @@
+"""Alert scoring: is a closed window worth a person's attention, or a fault of the data?
+
+The per-window z-scores of `market_anomalies` (DESIGN.md) stay as defined; this is the layer
+above them. Each symbol keeps its own state and judges each closed window, in window order,
+on three features (formulas in docs/DETECTION.md):
+
+    move    m = 100 * ln(close / ref)          ref = close of the last window judged good
+    volume  v = ln(1 + volume)                 (skipped when the source has no volume)
+    range   r = ln(100 * (high - low) / close + R0)
+
+Each feature has an expected value and a scale, both exponentially weighted (EW) over past
+windows that were *not* judged anomalous or faulty, so an event never masks itself and a bad
+print never poisons what follows:
+
+    move:   expected 0;        scale s_m = 1.2533 * EW|m| (the mean absolute deviation of a
+                               normal is 0.798 sigma), times a slot factor for stocks
+    volume, range: expected = level + shape[slot]; scale = 1.2533 * EW|residual|
+
+For stocks, `shape[slot]` is the usual offset of that time of day (`tickwatch.markets` slots,
+from the exchange calendar), learned across sessions (EW over sessions, weight
+`session_alpha`) and started from a generic U-shaped prior, so the opening and closing auctions
+are not anomalies every day but an auction far larger than usual still is. The move scale of
+a slot is learned the same way (the first window of a session carries the overnight gap).
+Crypto (and NAB series) have no session: shape is 0 and the level follows recent windows.
+
+z = residual / max(scale, floor), bounded to +/- `z_cap`: a near-constant series cannot give a
+z of 500,000. Updates are winsorised at +/- `clip` scales, so a new regime is learned gradually
+instead of at once.
+
+A window is *alerting* when one of these holds (T = `z_open`):
+- price: |z_m| > T, |m| >= `min_move_pct`, and volume confirms (z_v > `confirm_z`) or the move
+  is large on its own (|z_m| > 2T);
+- volume: z_v > T, in the regular session for stocks (extended-hours volume is too erratic);
+- range: z_r > T and |z_m| or z_v at least `confirm_z` agree... or z_r > 2T.
+
+Data faults (kind `data_fault`; excluded from every baseline, never a market alert):
+- `bad_print`: a price alert without volume confirmation whose next window returns to within
+  `revert_fraction` of the move: judged one window later;
+- `split_like`: a move of 20% or more whose price ratio is within 1% of a split ratio;
+  the reference price is rebased;
+- `zero_volume`: a stock window in the regular session with ticks and a volume of 0;
+- `frozen_price`: `frozen_windows` consecutive regular-session stock windows with one price.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from tickwatch.markets import CLOSE_SLOTS, SessionCalendar
+from tickwatch.model import AssetType
+
+MAD_TO_SIGMA = 1.2533  # E|X| = sigma * sqrt(2/pi) for a normal X
+RANGE_FLOOR_PCT = 0.01  # R0: a window with one price has range 0; ln needs a floor
+SPLIT_RATIOS = (2.0, 3.0, 4.0, 5.0, 10.0, 1.5, 20.0)
+MOVE = "price_spike"
+VOLUME = "volume_surge"
+RANGE = "volatility_burst"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertConfig:
+    """Alert scoring parameters (settings `ALERT_*`, docs/DETECTION.md)."""
+
+    window: timedelta = timedelta(minutes=5)
+    z_open: float = 4.5
+    z_continue: float = 3.0
+    z_cap: float = 50.0
+    confirm_z: float = 1.0
+    min_move_pct: float = 0.05
+    memory_windows: int = 200
+    level_windows: int = 78
+    session_alpha: float = 0.3
+    warmup_windows: int = 20
+    clip: float = 4.0
+    revert_fraction: float = 0.3
+    frozen_windows: int = 3
+    move_floor_pct: float = 0.001
+    log_floor: float = 0.02
+    tail_windows: int = 300
+    tail_quantile: float = 0.99
+    tail_factor: float = 1.5
+    tail_min: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """The part of a closed window that alert scoring reads."""
+
+    symbol: str
+    asset_type: AssetType
+    window_start: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float | None
+    tick_count: int
+    volatility: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One window judged: its scores, and whether it alerts (market) or is a data fault."""
+
+    bar: Bar
+    z: dict[str, float]  # feature -> bounded z (features that could be scored)
+    move_pct: float | None  # close-to-close move against the last good close, percent
+    volume_ratio: float | None  # volume / expected volume
+    alerting: bool  # opens or extends an episode on its own
+    continuing: bool  # extends an open episode (some |z| > z_continue)
+    fault: str | None  # data fault reason, or None
+    regular: bool  # stocks: in the regular session; crypto: always True
+    fired: tuple[str, ...] = ()  # the features that made it alert
+
+    @property
+    def peak_abs_z(self) -> float:
+        values = [abs(self.z[f]) for f in self.fired] or [abs(v) for v in self.z.values()]
+        return max(values, default=0.0)
+
+
+@dataclass
+class _Feature:
+    """EW level (for volume/range), EW mean absolute residual, and per-slot shape."""
+
+    level: float | None = None
+    mad: float | None = None
+    shape: dict[int, float] = field(default_factory=dict)
+    recent: np.ndarray | None = None  # |z| of the last `tail_windows` windows, a ring
+    seen: int = 0
+
+    def remember(self, z: float, size: int) -> None:
+        if self.recent is None:
+            self.recent = np.zeros(size)
+        self.recent[self.seen % size] = abs(z)
+        self.seen += 1
+
+    def rare(self, z: float, config: AlertConfig) -> bool:
+        """Beyond `tail_factor` times this series' own recent tail (the `tail_quantile` of
+        its recent |z|): in a series where such z happen every day, they are not news."""
+        if self.recent is None or self.seen < config.tail_min:
+            return True
+        values = self.recent[: min(self.seen, len(self.recent))]
+        return abs(z) > config.tail_factor * float(np.quantile(values, config.tail_quantile))
+
+    def scale(self, floor: float) -> float | None:
+        return None if self.mad is None else max(MAD_TO_SIGMA * self.mad, floor)
+
+
+class SymbolScorer:
+    """The alert state of one symbol; `judge` takes its windows in order."""
+
+    def __init__(self, config: AlertConfig, calendar: SessionCalendar | None) -> None:
+        self.config = config
+        self.calendar = calendar
+        self.ref: float | None = None
+        self.count = 0
+        self.move = _Feature()
+        self.volume = _Feature()
+        self.range = _Feature()
+        self.frozen_run = 0
+        self.pending: tuple[Verdict, float] | None = None  # suspected bad print, its ref
+
+    def judge(self, bar: Bar) -> list[Verdict]:
+        """The verdicts this window completes: usually its own; a window held as a suspected
+        bad print comes out one window later, before the window that settled it."""
+        out: list[Verdict] = []
+        if self.pending is not None:
+            held, ref_before = self.pending
+            self.pending = None
+            m_held = 100 * math.log(held.bar.close / ref_before)
+            m_back = 100 * math.log(bar.close / ref_before)
+            if abs(m_back) <= self.config.revert_fraction * abs(m_held):
+                out.append(_as_fault(held, "bad_print"))
+                self.ref = ref_before  # the print never happened
+            else:
+                out.append(held)
+                self._learn(held, self._slot(held.bar))
+                self.ref = held.bar.close
+        verdict = self._score(bar)
+        if verdict is not None:
+            out.append(verdict)
+        return out
+
+    def flush(self) -> list[Verdict]:
+        """A held window with nothing after it (end of input) is judged as it scored."""
+        if self.pending is None:
+            return []
+        held, _ = self.pending
+        self.pending = None
+        return [held]
+
+    def _slot(self, bar: Bar) -> tuple[int, bool]:
+        if self.calendar is None:
+            return 0, True
+        position = self.calendar.position(bar.window_start, int(self.config.window.seconds // 60))
+        return position.slot, position.regular
+
+    def _score(self, bar: Bar) -> Verdict | None:
+        c = self.config
+        slot, regular = self._slot(bar)
+        z: dict[str, float] = {}
+        move_pct = None
+        if self.ref is not None and self.ref > 0 and bar.close > 0:
+            move_pct = 100 * math.log(bar.close / self.ref)
+            scale = self.move.scale(c.move_floor_pct)
+            if scale is not None:
+                factor = self.move.shape.get(slot, _prior_move_factor(self.calendar, slot))
+                z[MOVE] = _bound(move_pct / (scale * factor), c.z_cap)
+        v = None if bar.volume is None or bar.volume < 0 else math.log1p(bar.volume)
+        volume_ratio = None
+        if v is not None:
+            expected = self._expected(self.volume, slot, _prior_volume_shape)
+            scale = self.volume.scale(c.log_floor)
+            if expected is not None and scale is not None:
+                z[VOLUME] = _bound((v - expected) / scale, c.z_cap)
+                volume_ratio = math.exp(v - expected)
+        r = _log_range(bar)
+        expected_r = self._expected(self.range, slot, _prior_range_shape)
+        scale_r = self.range.scale(c.log_floor)
+        if expected_r is not None and scale_r is not None:
+            z[RANGE] = _bound((r - expected_r) / scale_r, c.z_cap)
+        warm = self.count >= c.warmup_windows
+        fault = self._fault(bar, regular, move_pct)
+        fired: list[str] = []
+        zm, zv, zr = z.get(MOVE, 0.0), z.get(VOLUME), z.get(RANGE, 0.0)
+        confirmed = zv is not None and zv > c.confirm_z
+        if warm and fault is None:
+            if (
+                abs(zm) > c.z_open
+                and self.move.rare(zm, c)
+                and move_pct is not None
+                and abs(move_pct) >= c.min_move_pct
+                and (confirmed or abs(zm) > 2 * c.z_open)
+            ):
+                fired.append(MOVE)
+            if zv is not None and zv > c.z_open and regular and self.volume.rare(zv, c):
+                fired.append(VOLUME)
+            if zr > c.z_open and self.range.rare(zr, c):
+                fired.append(RANGE)
+        continuing = (
+            warm
+            and fault is None
+            and any(
+                abs(value) > c.z_continue for key, value in z.items() if key != VOLUME or regular
+            )
+        )
+        verdict = Verdict(
+            bar=bar,
+            z=z,
+            move_pct=move_pct,
+            volume_ratio=volume_ratio,
+            alerting=bool(fired),
+            continuing=continuing,
+            fault=fault,
+            regular=regular,
+            fired=tuple(fired),
+        )
+        if MOVE in fired and not confirmed and self.ref is not None:
+            self.pending = (verdict, self.ref)  # a bad print, or a real move? the next window says
+            self.ref = bar.close
+            return None
+        if fault is None:
+            for feature, key in ((self.move, MOVE), (self.volume, VOLUME), (self.range, RANGE)):
+                if key in z:
+                    feature.remember(z[key], c.tail_windows)
+        if fault == "split_like":
+            self.ref = bar.close
+        elif fault is None:
+            self._learn(verdict, (slot, regular))
+            self.ref = bar.close
+        return verdict
+
+    def _expected(self, feature: _Feature, slot: int, prior: _Prior) -> float | None:
+        if feature.level is None:
+            return None
+        return feature.level + feature.shape.get(slot, prior(self.calendar, slot))
+
+    def _fault(self, bar: Bar, regular: bool, move_pct: float | None) -> str | None:
+        stock_open = self.calendar is not None and regular
+        if move_pct is not None and abs(move_pct) >= 100 * math.log(1.2):
+            ratio = math.exp(abs(move_pct) / 100)
+            if any(abs(ratio / split - 1) < 0.01 for split in SPLIT_RATIOS):
+                return "split_like"
+        if stock_open and bar.volume is not None and bar.volume == 0 and bar.tick_count > 0:
+            return "zero_volume"
+        flat = bar.high == bar.low and self.ref is not None and bar.close == self.ref
+        self.frozen_run = self.frozen_run + 1 if (flat and stock_open) else 0
+        if self.frozen_run >= self.config.frozen_windows:
+            return "frozen_price"
+        return None
+
+    def _learn(self, verdict: Verdict, position: tuple[int, bool]) -> None:
+        """Fold a good window into the baselines (alerting windows only winsorised)."""
+        c = self.config
+        slot, _ = position
+        bar = verdict.bar
+        self.count += 1
+        a_mem = _rate(2 / (c.memory_windows + 1), self.count)
+        if verdict.move_pct is not None:
+            m = verdict.move_pct
+            scale = self.move.scale(c.move_floor_pct)
+            factor = self.move.shape.get(slot, _prior_move_factor(self.calendar, slot))
+            if scale is not None:
+                m = _clip(m, c.clip * scale * factor)
+                if self.calendar is not None:
+                    ratio = min(abs(m) / (scale * MAD_TO_SIGMA), c.clip * factor)
+                    self.move.shape[slot] = factor + c.session_alpha * (ratio - factor)
+                m = m / factor
+            self.move.mad = _ew(self.move.mad, abs(m), a_mem)
+        if bar.volume is not None and bar.volume >= 0:
+            _learn_level(self.volume, math.log1p(bar.volume), slot, self, _prior_volume_shape)
+        _learn_level(self.range, _log_range(bar), slot, self, _prior_range_shape)
+
+
+_Prior = Callable[[SessionCalendar | None, int], float]
+
+
+def _learn_level(
+    feature: _Feature, y: float, slot: int, scorer: SymbolScorer, prior: _Prior
+) -> None:
+    c = scorer.config
+    a_mem = _rate(2 / (c.memory_windows + 1), scorer.count)
+    a_lvl = _rate(2 / (c.level_windows + 1), scorer.count)
+    shape = feature.shape.get(slot, prior(scorer.calendar, slot))
+    if feature.level is None:
+        feature.level = y - shape
+        return
+    residual = y - feature.level - shape
+    scale = feature.scale(c.log_floor)
+    if scale is not None:
+        residual = _clip(residual, c.clip * scale)
+    feature.mad = _ew(feature.mad, abs(residual), a_mem)
+    feature.level += a_lvl * residual
+    if scorer.calendar is not None:
+        feature.shape[slot] = shape + c.session_alpha * residual
+
+
+def _ew(previous: float | None, value: float, alpha: float) -> float:
+    return value if previous is None else previous + alpha * (value - previous)
+
+
+def _rate(alpha: float, count: int) -> float:
+    """The EW weight, or 1/n while fewer than 1/alpha values were seen (a plain running mean
+    first, so the first value does not linger in the baseline)."""
+    return max(alpha, 1.0 / max(count, 1))
+
+
+def _clip(value: float, bound: float) -> float:
+    return max(-bound, min(bound, value))
+
+
+def _bound(z: float, cap: float) -> float:
+    return max(-cap, min(cap, z))
+
+
+def _log_range(bar: Bar) -> float:
+    spread = 100 * (bar.volatility or 0.0) / bar.close if bar.close > 0 else 0.0
+    return math.log(max(spread, 0.0) + RANGE_FLOOR_PCT)
+
+
+def _prior_volume_shape(calendar: SessionCalendar | None, slot: int) -> float:
+    """ln of the usual volume multiple of a slot before a symbol has taught its own: the
+    U shape of US equities (about 5x midday in the opening window, 6x in the closing one)."""
+    if calendar is None:
+        return 0.0
+    if slot < CLOSE_SLOTS:
+        return math.log({0: 5.0, 1: 2.5, 2: 2.0, 3: 1.7}.get(slot, 1.3 if slot < 12 else 1.0))
+    if slot < CLOSE_SLOTS + 6:
+        return math.log({0: 6.0, 1: 2.5, 2: 2.0}.get(slot - CLOSE_SLOTS, 1.5))
+    return math.log(0.1)  # extended hours and closed days: thin
+
+
+def _prior_range_shape(calendar: SessionCalendar | None, slot: int) -> float:
+    if calendar is None:
+        return 0.0
+    if slot < CLOSE_SLOTS:
+        return math.log({0: 2.5, 1: 1.6, 2: 1.4}.get(slot, 1.0))
+    if slot < CLOSE_SLOTS + 6:
+        return math.log(1.2)
+    return 0.0
+
+
+def _prior_move_factor(calendar: SessionCalendar | None, slot: int) -> float:
+    """The first window of a session carries the overnight gap: about 3x a midday move."""
+    if calendar is None:
+        return 1.0
+    return 3.0 if slot in (0,) or slot >= CLOSE_SLOTS + 6 else 1.0
+
+
+def _as_fault(verdict: Verdict, reason: str) -> Verdict:
+    return Verdict(
+        bar=verdict.bar,
+        z=verdict.z,
+        move_pct=verdict.move_pct,
+        volume_ratio=verdict.volume_ratio,
+        alerting=False,
+        continuing=False,
+        fault=reason,
+        regular=verdict.regular,
+        fired=verdict.fired,
+    )
