@@ -160,7 +160,11 @@ def run(
                 break
     finally:
         console.print("stopping: flushing buffered rows and closing open windows ...")
-        runtime.shutdown()
+        try:
+            runtime.shutdown()
+        except TickwatchError as exc:  # rows could not be stored: never report success
+            console.print(f"[red]error:[/] {settings.mask(str(exc))}")
+            raise typer.Exit(1) from None
     if not runtime.embedded_engine:
         console.print(
             f"published {runtime.published:,} ticks to Kafka at "
@@ -408,8 +412,13 @@ def replay(
             for batch in source.batches(stop):
                 processor.handle(batch)
                 progress.advance(task, len(batch))
-    processor.finish()
-    store.close()
+    try:
+        processor.finish()
+    except TickwatchError as exc:  # rows could not be stored: never report success
+        console.print(f"[red]error:[/] {settings.mask(str(exc))}")
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
     summary = processor.counters
     if as_json:
         out.print_json(orjson.dumps(summary.as_dict()).decode())

@@ -191,13 +191,39 @@ class Processor:
             self._store_write(None)
 
     def finish(self) -> EngineOutput:
-        """Close every open window and flush the lake (end of input or shutdown)."""
+        """Close every open window and flush the lake (end of input or shutdown).
+
+        Held writes get one more try. Rows that still cannot be stored (a full disk, a
+        corrupt file, a store that is down) raise `StoreError` saying how many and where, so
+        no caller reports success over lost rows; the tick log then keeps its ticks, so a
+        restarted `run` stores them once the fault is fixed.
+        """
         out = self.engine.flush()
         self._emit(out, [], [])
+        self.retry()
         if self.lake is not None:
             self.lake.compact_all()
-        if self.tick_log is not None and not self._pending:
+        lake_held = self.lake.buffered if self.lake is not None else 0
+        if self.tick_log is not None and not self._pending and not lake_held:
             self.tick_log.rewrite([])
+        windows, anomalies, letters = self.held_rows
+        if windows + anomalies + letters + lake_held:
+            problems = []
+            if self._pending:
+                problems.append(
+                    f"{windows:,} windows, {anomalies:,} anomalies and {letters:,} dead letters "
+                    f"not written to the store ({self._store_error})"
+                )
+            if lake_held and self.lake is not None:
+                problems.append(
+                    f"{lake_held:,} rows not written to the lake {self.lake.root} "
+                    f"({self.lake.error})"
+                )
+            total = windows + anomalies + letters + lake_held
+            raise StoreError(
+                f"could not store {total:,} rows: {'; '.join(problems)}. Free disk space or "
+                "repair the store, then run again (writes are idempotent upserts)"
+            )
         return out
 
     @property
@@ -229,6 +255,15 @@ class Processor:
     @property
     def held_batches(self) -> int:
         return len(self._pending)
+
+    @property
+    def held_rows(self) -> tuple[int, int, int]:
+        """Windows, anomalies and dead letters held for the store (not written yet)."""
+        return (
+            sum(len(w) for w, _, _ in self._pending),
+            sum(len(a) for _, a, _ in self._pending),
+            sum(len(r) for _, _, r in self._pending),
+        )
 
     def _emit(
         self,

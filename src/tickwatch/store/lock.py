@@ -53,8 +53,11 @@ class DataDirLock:
                 f"the data dir {self.folder} is in use by another tickwatch process ({holder}); "
                 "stop that process first, or give this one another --data-dir (DATA_DIR)"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}: tickwatch {self.command}\n".encode())
+        try:  # who holds it, for the refusal message; a full disk only loses the note
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid {os.getpid()}: tickwatch {self.command}\n".encode())
+        except OSError:
+            pass
         self._fd = fd
         return self
 

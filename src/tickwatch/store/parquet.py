@@ -144,7 +144,13 @@ class ParquetLake:
         into one (compressed) file per day, so compressing them first is CPU for nothing
         (about 60% of their write time)."""
         ticks = ticks.select(SCHEMAS[RAW_TICKS].names).cast(SCHEMAS[RAW_TICKS])
-        self._write(RAW_TICKS, [ticks], compression="none")
+        if self.error is None:
+            try:
+                self._write(RAW_TICKS, [ticks], compression="none")
+                return
+            except OSError as exc:  # a full disk: hold the rows like `flush` does
+                self._failed(exc, ticks.num_rows)
+        self._buffers[RAW_TICKS].append(ticks)
 
     def _buffer(self, table: str, rows: pa.Table) -> None:
         buffer = self._buffers[table]
@@ -160,15 +166,18 @@ class ParquetLake:
                 self._write(table, rows)
                 self._buffers[table] = []
         except OSError as exc:
-            if self.error is None:
-                log.error(
-                    "lake write to %s failed, holding %d rows: %s", self.root, self.buffered, exc
-                )
-            self.error = f"{type(exc).__name__}: {exc}"
+            self._failed(exc)
             return
         if self.error is not None:
             log.warning("lake writes to %s recovered", self.root)
             self.error = None
+
+    def _failed(self, exc: OSError, more: int = 0) -> None:
+        if self.error is None:
+            log.error(
+                "lake write to %s failed, holding %d rows: %s", self.root, self.buffered + more, exc
+            )
+        self.error = f"{type(exc).__name__}: {exc}"
 
     @property
     def buffered(self) -> int:
@@ -188,8 +197,7 @@ class ParquetLake:
             # time_ns then a counter: names sort in write order, which `read` relies on
             name = f"part-{time.time_ns():020d}-{next(self._sequence):06d}.parquet"
             part = rows.filter(pc.equal(days, number))
-            pq.write_table(part, folder / f".{name}.tmp", compression=compression)
-            os.replace(folder / f".{name}.tmp", folder / name)
+            _write_file(part, folder / name, compression)
             self.touched[table].add(day)
 
     def partitions(self, table: str) -> list[str]:
@@ -238,8 +246,11 @@ class ParquetLake:
                 continue
             merged = _compacted(pa.concat_tables(parts).unify_dictionaries(), KEYS[table])
             name = f"part-{time.time_ns():020d}-{next(self._sequence):06d}.parquet"
-            pq.write_table(merged.cast(SCHEMAS[table]), folder / f".{name}.tmp")
-            os.replace(folder / f".{name}.tmp", folder / name)
+            try:
+                _write_file(merged.cast(SCHEMAS[table]), folder / name, "snappy")
+            except OSError as exc:  # nothing lost: the partition keeps its files
+                log.warning("could not compact %s (%s); its files stay as they are", folder, exc)
+                continue
             for old in read:
                 old.unlink()
 
@@ -269,6 +280,18 @@ class ParquetLake:
         data = pq.read_table(files[0], columns=list(KEYS[table]))
         unique: int = data.group_by(list(KEYS[table])).aggregate([]).num_rows
         return bool(unique != data.num_rows)
+
+
+def _write_file(rows: pa.Table, path: Path, compression: str) -> None:
+    """Write `rows` to a hidden temporary file, then rename it: readers never see half a file,
+    and a failed write (a full disk) leaves nothing behind."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        pq.write_table(rows, temporary, compression=compression)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    os.replace(temporary, path)
 
 
 def _read(file: Path, table: str, dictionaries: bool = False) -> pa.Table:
