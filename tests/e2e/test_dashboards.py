@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page, Route
 
-from tests.e2e.chromium import open_dashboard, serve
+from tests.e2e.chromium import axis_labels, drawn_line, open_dashboard, option, serve
 from tickwatch.config import Settings
 from tickwatch.model import Anomaly, AnomalyType, AssetType, Severity
 from tickwatch.normalize import tick_to_record
@@ -167,3 +167,116 @@ def test_symbol_filter_and_range_picker(page: Page, base_url: str) -> None:
     open_dashboard(page, page.url)
     assert page.get_attribute('#ranges button[data-range="6h"]', "class") == "active"
     screenshot(page, "price-chart-bitcoin")
+
+
+def rows_24h(settings: Settings, sql: str, *params: object) -> list[tuple[object, ...]]:
+    end = datetime.fromisoformat(newest(settings))
+    start = (end - timedelta(hours=24)).isoformat(timespec="milliseconds")
+    with db(settings) as conn:
+        return list(conn.execute(sql, (start, *params)).fetchall())
+
+
+def five_min(ms_value: float) -> datetime:
+    """A time read back from pixels, snapped to its 5-minute window start."""
+    return datetime.fromtimestamp(round(ms_value / 300_000) * 300, UTC)
+
+
+def test_return_band_is_drawn_around_the_mean(page: Page, base_url: str, settings: Settings):
+    baseline = {
+        datetime.fromisoformat(str(start)): (float(str(mean)), float(str(std)))
+        for start, mean, std in rows_24h(
+            settings,
+            "SELECT window_start, price_return_pct_mean, price_return_pct_std "
+            "FROM clean_market_data WHERE window_start >= ? AND symbol = ? "
+            "AND price_return_pct_std IS NOT NULL",
+            "bitcoin",
+        )
+    }
+    assert any(mean - 3 * std < 0 < mean + 3 * std for mean, std in baseline.values())
+    open_dashboard(page, f"{base_url}/volatility?symbol=bitcoin")
+    lower = {five_min(t): v for t, v in drawn_line(page, "chart-returns", "lower")}
+    upper = {five_min(t): v for t, v in drawn_line(page, "chart-returns", "band")}
+    assert set(lower) == set(upper) == set(baseline)
+    for start, (mean, std) in baseline.items():
+        # pixels back to values: exact to well under a pixel of a ~300 px tall axis
+        tolerance = 6 * std / 100 + 1e-6
+        assert lower[start] == pytest.approx(mean - 3 * std, abs=tolerance), start
+        assert upper[start] == pytest.approx(mean + 3 * std, abs=tolerance), start
+
+
+def test_percent_axes_carry_their_unit(page: Page, base_url: str):
+    open_dashboard(page, f"{base_url}/volatility")
+    for chart, axis in (
+        ("chart-rolling-vol", "yAxis"),
+        ("chart-returns", "yAxis"),
+        ("chart-vol-compare", "xAxis"),
+    ):
+        labels = axis_labels(page, chart, axis)
+        assert labels and all(label.endswith("%") for label in labels), (chart, labels)
+
+
+def test_every_alert_in_range_is_in_the_table(page: Page, base_url: str, settings: Settings):
+    expected = {
+        f"{symbol}|{datetime.fromisoformat(str(start)):%Y-%m-%dT%H:%M:%SZ}|{kind}"
+        for symbol, start, kind in rows_24h(
+            settings,
+            "SELECT symbol, window_start, anomaly_type FROM market_anomalies "
+            "WHERE window_start >= ?",
+        )
+    }
+    assert len(expected) > 50  # more than one page
+    open_dashboard(page, f"{base_url}/alerts")
+    shown: list[str] = []
+    while True:
+        page.wait_for_selector("#alert-table tbody tr[data-key]")
+        shown += page.eval_on_selector_all(
+            "#alert-table tbody tr[data-key]", "(rows) => rows.map((r) => r.dataset.key)"
+        )
+        if page.is_disabled("#next"):
+            break
+        first = shown[-1]
+        page.click("#next")
+        page.wait_for_selector(f'#alert-table tbody tr[data-key="{first}"]', state="detached")
+    assert len(shown) == len(set(shown))
+    assert set(shown) == expected
+
+
+def test_z_histogram_top_bin_holds_everything_beyond(page: Page, base_url: str, settings: Settings):
+    z = [float(str(v)) for (v,) in rows_24h(
+        settings, "SELECT z_score FROM market_anomalies WHERE window_start >= ?"
+    )]  # fmt: skip
+    open_dashboard(page, f"{base_url}/alerts")
+    chart = option(page, "chart-z-hist")
+    labels, counts = chart["xAxis"][0]["data"], chart["series"][0]["data"]
+    by_label = dict(zip(labels, [c["value"] for c in counts], strict=True))
+    assert by_label.get("≥ 9", 0) == sum(1 for v in z if v >= 9)
+    assert "9" not in by_label  # the open bin is never labelled as if it were [9, 10)
+
+
+def test_api_docs_work_offline(browser: Browser, base_url: str):
+    """Swagger UI and ReDoc come from the package: nothing is fetched from elsewhere and no
+    script is blocked. (ReDoc's "powered by" badge points at its CDN; the CSP blocks it.)"""
+    context = browser.new_context()
+    page = context.new_page()
+    outside: list[str] = []
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def only_loopback(route: Route) -> None:
+        if route.request.url.startswith(base_url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_loopback)
+    page.goto(f"{base_url}/docs")
+    page.wait_for_selector(".opblock", timeout=15_000)
+    operations = page.locator(".opblock").count()
+    page.goto(f"{base_url}/redoc")
+    page.get_by_text("/api/windows").first.wait_for(timeout=15_000)
+    context.close()
+    badge = "cdn.redoc.ly/redoc/logo-mini.svg"
+    assert outside == [] and operations >= 8
+    assert [e for e in errors if badge not in e] == []
