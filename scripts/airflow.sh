@@ -6,7 +6,7 @@
 #   scripts/airflow.sh python ...  run that venv's python (e.g. tests that import the DAGs)
 #
 # Pins: airflow/constraints.txt, the exact set that resolved here with apache-airflow and
-# tickwatch together (Airflow's own published constraint files live outside the package
+# tickwatch[kafka] together (Airflow's own published constraint files live outside the package
 # registries, so the set is frozen from an ordinary pip resolve instead). Downloads are cached
 # under .cache/pip. Environment: AIRFLOW_PYTHON (default: the interpreter of .venv, else python3).
 set -euo pipefail
@@ -33,7 +33,8 @@ install() {
     return
   fi
   [ -x "$venv/bin/python" ] || "$(python_for_venv)" -m venv "$venv" || die "cannot create $venv"
-  "$venv/bin/pip" install --quiet -c "$pins" "apache-airflow" -e "$root" \
+  # the kafka extra: the DAGs' checks measure consumer lag and probe the broker
+  "$venv/bin/pip" install --quiet -c "$pins" "apache-airflow" -e "$root[kafka]" \
     || die "pip could not install apache-airflow with the pins of $pins"
   touch "$stamp"
 }
