@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,19 @@ def test_bus_kafka_without_the_extra_is_a_config_error() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("BUS=kafka needs the 'kafka' extra")
+
+
+def test_the_checks_run_in_embedded_mode_without_the_kafka_extra(tmp_path: Path) -> None:
+    done = _run(
+        "import sys\n"
+        "sys.modules['confluent_kafka'] = None\n"
+        "from tickwatch.config import load_settings\n"
+        "from tickwatch.ops.checks import OpsContext, expand, run_checks\n"
+        f"ctx = OpsContext.from_settings(load_settings(data_dir={str(tmp_path)!r}))\n"
+        "assert 'consumer-lag' in expand(['pipeline'])\n"
+        "for r in run_checks(['kafka', 'topics', 'consumer-lag'], ctx):\n"
+        "    print(r.name, r.verdict.value)\n"
+        "ctx.close()\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["kafka ok", "topics ok", "consumer-lag ok"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from confluent_kafka import KafkaException
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -55,6 +54,8 @@ def _broker_down(ctx: OpsContext, exc: Exception) -> Outcome:
 def kafka_broker(ctx: OpsContext) -> Outcome:
     if ctx.kafka_bootstrap is None:
         return ok("not used: embedded mode (in-process bus)", mode="embedded")
+    from confluent_kafka import KafkaException  # the `kafka` extra
+
     try:
         info = probe.cluster(ctx.kafka_bootstrap)
     except KafkaException as exc:
@@ -88,6 +89,8 @@ def store(ctx: OpsContext) -> Outcome:
 def topics(ctx: OpsContext) -> Outcome:
     if ctx.kafka_bootstrap is None:
         return ok("not used: embedded mode (in-process bus)", mode="embedded")
+    from confluent_kafka import KafkaException  # the `kafka` extra
+
     try:
         info = probe.cluster(ctx.kafka_bootstrap)
     except KafkaException as exc:
@@ -140,6 +143,8 @@ def _producer(ctx: OpsContext, asset: AssetType) -> Outcome:
     if ctx.kafka_bootstrap is None:
         return _embedded_producer(ctx, asset, closed_ok)
     topic = ctx.topic_prefix + asset.raw_topic
+    from confluent_kafka import KafkaException  # the `kafka` extra
+
     try:
         info = probe.cluster(ctx.kafka_bootstrap)
         if topic not in info.topics:
@@ -268,6 +273,8 @@ def consumer_lag(ctx: OpsContext) -> Outcome:
     if ctx.kafka_bootstrap is None:
         return ok("not used: embedded mode (in-process bus)", mode="embedded")
     bootstrap = ctx.kafka_bootstrap
+    from confluent_kafka import KafkaException  # the `kafka` extra
+
     try:
         info = probe.cluster(bootstrap)
         positions: dict[str, dict[str, dict[int, int | None]]] = {}

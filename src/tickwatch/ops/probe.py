@@ -16,11 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+
+# confluent-kafka (the `kafka` extra) is imported by the functions that talk to a broker, so the
+# checks load, and run in embedded mode, on the core install.
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer
 
 TIMEOUT = 5.0
 
@@ -52,6 +55,9 @@ class ClusterInfo:
 
 def cluster(bootstrap: str, timeout: float = TIMEOUT) -> ClusterInfo:
     """Brokers and topics; raises KafkaException when no broker answers within `timeout`."""
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import AdminClient
+
     admin = AdminClient(_config(bootstrap))
     metadata = admin.list_topics(timeout=timeout)
     # A topic being created may still report LEADER_NOT_AVAILABLE: it exists all the same.
@@ -65,6 +71,8 @@ def cluster(bootstrap: str, timeout: float = TIMEOUT) -> ClusterInfo:
 
 
 def _consumer(bootstrap: str, group: str | None = None) -> Consumer:
+    from confluent_kafka import Consumer
+
     return Consumer(
         {
             **_config(bootstrap),
@@ -77,6 +85,8 @@ def _consumer(bootstrap: str, group: str | None = None) -> Consumer:
 
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, tuple[int, int]]:
     """partition -> (low, high) watermarks."""
+    from confluent_kafka import TopicPartition
+
     consumer = _consumer(bootstrap)
     try:
         return {
@@ -89,6 +99,8 @@ def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, tuple[
 
 def last_message_time(bootstrap: str, topic: str, partitions: int) -> datetime | None:
     """The newest message timestamp (producer create time) in `topic`, None when empty."""
+    from confluent_kafka import KafkaException, TopicPartition
+
     consumer = _consumer(bootstrap)
     try:
         targets = []
@@ -119,6 +131,8 @@ def committed_offsets(
     bootstrap: str, group: str, topic: str, partitions: int
 ) -> dict[int, int | None]:
     """partition -> the group's committed next offset (None when it never committed)."""
+    from confluent_kafka import OFFSET_INVALID, TopicPartition
+
     consumer = _consumer(bootstrap, group)
     try:
         committed = consumer.committed(
