@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, inspect, select
 from werkzeug import Request, Response
@@ -35,7 +37,7 @@ from tickwatch.sources.alphavantage import AlphaVantageSource
 from tickwatch.sources.coingecko import CoinGeckoSource
 from tickwatch.sources.simulate import MarketSimulator
 from tickwatch.store import SqlStore
-from tickwatch.store.sql import market_anomalies
+from tickwatch.store.sql import clean_market_data, market_anomalies
 from tickwatch.web import WebServer, create_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -305,3 +307,254 @@ def test_compose_passwords_from_env_and_no_default_admin(ledger: Ledger):
         f"started {outcomes}",
     )
     assert defaulted == [] and outcomes == expected
+
+
+# ---- issue 14: the web app reads only, answers only its own names, and bounds every answer ----
+
+
+def serve_app(settings: Settings) -> tuple[WebServer, threading.Thread]:
+    server = WebServer(create_app(settings), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert server.wait_started(10.0)
+    return server, thread
+
+
+def test_foreign_host_names_are_refused(ledger: Ledger, filled_store: str):
+    """DNS rebinding: a page on evil.example re-points its name at 127.0.0.1; the Host header
+    still says evil.example, and only our own names are answered."""
+    settings = load_settings(store_url=filled_store, web_allowed_hosts="dash.internal")
+    server, thread = serve_app(settings)
+    port = server.url.rsplit(":", 1)[1]
+    foreign = ["evil.example", f"evil.example:{port}", "127.0.0.1.nip.io", "localhost.evil", "x"]
+    ours = [f"127.0.0.1:{port}", f"localhost:{port}", "localhost", "dash.internal"]
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            refused = [
+                client.get("/api/meta", headers={"Host": h}).status_code == 400 for h in foreign
+            ]
+            answered = [
+                client.get("/api/meta", headers={"Host": h}).status_code == 200 for h in ours
+            ]
+    finally:
+        server.stop()
+        thread.join(10)
+    ledger.record(
+        AREA,
+        "foreign Host header (DNS rebinding) refused, own names answered",
+        len(foreign) + len(ours),
+        f"{len(foreign)} x 400, {len(ours)} x 200",
+        f"{sum(refused)} x 400, {sum(answered)} x 200",
+    )
+    assert all(refused) and all(answered)
+
+
+def test_acting_checks_are_not_reachable_by_get(ledger: Ledger, filled_store: str, tmp_path):
+    """`<img src=http://127.0.0.1:8000/health/checks?name=checkpoints>` on any page used to
+    delete checkpoint folders; quality-report wrote files. A GET now only reads."""
+    settings = load_settings(store_url=filled_store, data_dir=tmp_path)
+    stale = tmp_path / "checkpoints" / "old-query"
+    stale.mkdir(parents=True)
+    (stale / "offsets").write_text("0")
+    long_ago = (NOW - timedelta(days=30)).timestamp()
+    for path in (stale / "offsets", stale):
+        os.utime(path, (long_ago, long_ago))
+    asks = [["checkpoints"], ["quality-report"], ["store", "checkpoints"], ["all"], ["quality"]]
+    server, thread = serve_app(settings)
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            statuses = [client.get("/health/checks", params={"name": a}).status_code for a in asks]
+    finally:
+        server.stop()
+        thread.join(10)
+    changed = not stale.exists() or (tmp_path / "reports").exists()
+    ledger.record(
+        AREA,
+        "GET /health/checks cannot run checks that delete or write files",
+        len(asks),
+        "3 x 403 of 3 acting asks, nothing changed on disk",
+        f"{statuses[:3].count(403)} x 403 of 3 acting asks, "
+        + ("files changed" if changed else "nothing changed on disk"),
+    )
+    assert statuses[:3] == [403, 403, 403] and not changed
+    assert all(s in (200, 503) for s in statuses[3:])
+
+
+def test_every_response_carries_a_content_security_policy(ledger: Ledger, served: str):
+    spec = httpx.get(f"{served}/openapi.json").json()
+    paths = [p for p in spec["paths"] if p != "/api/stream"]
+    paths += ["/", "/overview", "/alerts", "/static/app.js", "/docs", "/redoc", "/nope"]
+    weak = []
+    with httpx.Client(base_url=served, timeout=30) as client:
+        for path in paths:
+            headers = client.get(path).headers
+            policy = headers.get("content-security-policy", "")
+            script = next((d for d in policy.split(";") if d.strip().startswith("script-src")), "")
+            if (
+                not script
+                or "'unsafe-inline'" in script
+                or "'unsafe-eval'" in script
+                or "frame-ancestors 'none'" not in policy
+                or headers.get("x-content-type-options") != "nosniff"
+            ):
+                weak.append(path)
+    ledger.record(
+        AREA,
+        "CSP (scripts from self only, no inline or eval, no framing) on every route",
+        len(paths),
+        f"{len(paths)} of {len(paths)} routes",
+        f"{len(paths) - len(weak)} of {len(paths)} routes",
+    )
+    assert weak == []
+
+
+BIG = 40 * 2**20  # well past what the kernel buffers of one loopback socket hold
+
+
+def read_stalled(host: str, port: int, path: str, pause: float) -> int:
+    """Ask for `path`, read nothing for `pause` s, then read to the end: bytes received."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    time.sleep(pause)
+    sock.settimeout(20)
+    received = 0
+    try:
+        while chunk := sock.recv(1 << 20):
+            received += len(chunk)
+    finally:
+        sock.close()
+    return received
+
+
+def test_a_client_that_stops_reading_is_dropped(ledger: Ledger, filled_store: str):
+    """A client that asks for a large response and stops reading holds the response (and the
+    memory behind it); after WEB_SEND_TIMEOUT the server drops it and closes the socket. Two
+    shapes: a streamed body (the generator must be stopped too) and one large body."""
+    app = create_app(load_settings(store_url=filled_store, web_send_timeout=1))
+    stopped = threading.Event()
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            for _ in range(BIG // 65536):
+                yield b"x" * 65536
+        finally:
+            stopped.set()
+
+    app.get("/test-stream")(lambda: StreamingResponse(chunks()))
+    app.get("/test-body")(lambda: PlainTextResponse("x" * BIG))
+    server = WebServer(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert server.wait_started(10.0)
+    port = int(server.url.rsplit(":", 1)[1])
+    try:
+        received = [read_stalled("127.0.0.1", port, p, 4) for p in ("/test-stream", "/test-body")]
+        stopped.wait(5)
+        still = httpx.get(f"{server.url}/api/meta").status_code
+    finally:
+        server.stop()
+        thread.join(10)
+    cut = [n < BIG for n in received]
+    ledger.record(
+        AREA,
+        "client that stops reading a 40 MB response is dropped after WEB_SEND_TIMEOUT",
+        2,
+        "2 of 2 responses cut off, stream generator stopped, server answers others",
+        f"{sum(cut)} of 2 responses cut off, stream generator "
+        + ("stopped" if stopped.is_set() else "still running")
+        + (", server answers others" if still == 200 else f", server answers {still}"),
+    )
+    assert all(cut) and stopped.is_set() and still == 200
+
+
+def test_list_endpoints_are_bounded_and_paged(ledger: Ledger, served: str, filled_store: str):
+    store = SqlStore(filled_store)
+    with store.engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(clean_market_data)).scalar_one()
+    store.close()
+    with httpx.Client(base_url=served, timeout=30) as client:
+        too_big = [
+            client.get("/api/windows", params={"limit": 10_001}).status_code,
+            client.get("/api/anomalies", params={"limit": 1_001}).status_code,
+        ]
+        pages, seen, cursor = 0, [], None
+        while True:
+            params: dict[str, object] = {"range": "all", "limit": 10}
+            if cursor:
+                params["cursor"] = cursor
+            page = client.get("/api/windows", params=params).json()  # type: ignore[arg-type]
+            pages += 1
+            assert len(page["items"]) <= 10
+            seen += [(w["symbol"], w["window_start"]) for w in page["items"]]
+            if not (cursor := page["next_cursor"]):
+                break
+    ledger.record(
+        AREA,
+        "list endpoints: limit capped, /api/windows paged by cursor",
+        len(too_big) + pages,
+        f"over-limit 2 x 422, {stored} windows once each",
+        f"over-limit {too_big.count(422)} x 422, {len(set(seen))} windows once each"
+        + ("" if len(seen) == len(set(seen)) else f" ({len(seen)} sent)"),
+    )
+    assert too_big == [422, 422] and len(seen) == len(set(seen)) == stored
+
+
+TICKWATCH_SERVE = [sys.executable, "-m", "tickwatch.cli", "serve"]
+
+
+def _mount_read_only(source: Path, target: Path) -> bool:
+    target.mkdir()
+    done = subprocess.run(["mount", "--bind", str(source), str(target)], capture_output=True)
+    if done.returncode != 0:
+        return False
+    remount = ["mount", "-o", "remount,bind,ro", str(target)]
+    if subprocess.run(remount, capture_output=True).returncode != 0:
+        subprocess.run(["umount", str(target)], capture_output=True)
+        return False
+    return True
+
+
+def test_serve_on_a_read_only_data_dir(ledger: Ledger, filled_store: str, tmp_path: Path):
+    """`tickwatch serve` over a data dir mounted read-only (a snapshot, a `:ro` volume) serves
+    the stored data instead of crashing with a traceback (SQLite cannot create its -shm)."""
+    source = Path(filled_store.removeprefix("sqlite:///")).parent
+    target = tmp_path / "ro"
+    if not _mount_read_only(source, target):
+        pytest.skip("needs root to bind-mount a read-only folder")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "STORE_URL": f"sqlite:///{target / 'sec.db'}", "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [*TICKWATCH_SERVE, "--data-dir", str(target), "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    symbols: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                meta = httpx.get(f"http://127.0.0.1:{port}/api/meta", timeout=2).json()
+                symbols = [s["symbol"] for s in meta["symbols"]]
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+        subprocess.run(["umount", str(target)], capture_output=True)
+    crashed = "Traceback" in output
+    ledger.record(
+        AREA,
+        "`tickwatch serve` on a read-only data dir",
+        1,
+        "serves ['AAPL'], no traceback",
+        f"serves {symbols}, {'traceback' if crashed else 'no traceback'}",
+    )
+    assert symbols == ["AAPL"] and not crashed, output[-2000:]

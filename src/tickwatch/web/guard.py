@@ -95,8 +95,16 @@ def _stalled(exc: BaseException) -> bool:
     return False
 
 
+CHUNK = 256 * 1024
+
+
 class SendTimeout:
-    """Drops a response whose client has not taken a chunk for `seconds` (see module doc)."""
+    """Drops a response whose client has not taken a chunk for `seconds` (see module doc).
+
+    A large body sent as one message would be queued whole in the server's write buffer,
+    where no timeout can reach it; it is passed on in CHUNK-sized parts, so each part waits for
+    the client to take the previous ones, and a client that stops reading is dropped.
+    """
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
         self.app = app
@@ -107,11 +115,22 @@ class SendTimeout:
             await self.app(scope, receive, send)
             return
 
-        async def bounded(message: Message) -> None:
+        async def timed(message: Message) -> None:
             try:
                 await asyncio.wait_for(send(message), self.seconds)
             except TimeoutError:
                 raise ClientStalled(scope.get("path")) from None
+
+        async def bounded(message: Message) -> None:
+            body = message.get("body", b"")
+            if message["type"] != "http.response.body" or len(body) <= CHUNK:
+                await timed(message)
+                return
+            more = message.get("more_body", False)
+            for at in range(0, len(body), CHUNK):
+                last = at + CHUNK >= len(body)
+                part = body[at : at + CHUNK]
+                await timed({**message, "body": part, "more_body": more if last else True})
 
         try:
             await self.app(scope, receive, bounded)
