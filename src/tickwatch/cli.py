@@ -19,6 +19,7 @@ import orjson
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -82,11 +83,14 @@ def _setup_logging(level: str, secrets: list[str] | None = None) -> None:
 
 def _settings(**overrides: Any) -> Settings:
     from tickwatch.config import load_settings
+    from tickwatch.extras import require
 
     try:
         settings = load_settings(**overrides)
+        if settings.bus == "kafka":
+            require("kafka", "BUS=kafka")
     except TickwatchError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     _setup_logging(settings.log_level, settings.secret_values())
     return settings
@@ -618,7 +622,7 @@ def spark(
     try:
         require("spark", "tickwatch spark")
     except TickwatchError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     from tickwatch.spark.jars import resolve_jars
     from tickwatch.spark.job import JobConfig, run

@@ -85,3 +85,25 @@ def test_the_checks_run_in_embedded_mode_without_the_kafka_extra(tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["kafka ok", "topics ok", "consumer-lag ok"]
+
+
+def test_cli_bus_kafka_without_the_extra_exits_2_with_the_fix(tmp_path: Path) -> None:
+    done = _run(
+        "import sys\n"
+        "sys.modules['confluent_kafka'] = None\n"
+        "from typer.testing import CliRunner\n"
+        "from tickwatch.cli import app\n"
+        "args = ['run', '--bus', 'kafka', '--source', 'simulate', '--no-web', '--duration', '1',\n"
+        f"        '--data-dir', {str(tmp_path)!r}]\n"
+        "result = CliRunner().invoke(app, args, env={'COLUMNS': '500'})\n"
+        "print(result.exit_code)\n"
+        "print(' '.join(result.output.split()))\n"
+    )
+    assert done.returncode == 0, done.stderr
+    code, output = done.stdout.splitlines()
+    assert code == "2"
+    assert output == (
+        "error: BUS=kafka needs the 'kafka' extra (confluent_kafka not installed): "
+        "pip install 'tickwatch[kafka]', or from a checkout "
+        "`.venv/bin/pip install -c requirements.lock -e '.[kafka]'`"
+    )
