@@ -1,4 +1,8 @@
-"""Message buses: one protocol, an in-process queue (embedded) and Kafka (distributed)."""
+"""Message buses: one protocol, an in-process queue (embedded) and Kafka (distributed).
+
+`tickwatch.bus.kafka` needs the `kafka` extra (confluent-kafka); nothing imports it unless
+BUS=kafka (`runtime.open_bus`) or the Spark job runs, so the core install never loads it.
+"""
 
 from __future__ import annotations
 
