@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -205,21 +205,10 @@ def _live_or_none(settings: Settings) -> list[Source] | None:
 
 
 def _simulated_source(settings: Settings) -> SimulatedSource:
-    """The simulator, resuming after the newest stored window if this data dir has history."""
-    from tickwatch.sources.simulate import MarketSimulator, SimulatedSource
-    from tickwatch.store import SqlStore
+    """The simulator, continuing this data dir's market if it has one (runtime.py)."""
+    from tickwatch.runtime import simulated_source
 
-    store = SqlStore(settings.database_url)
-    resume = store.latest_window_end()
-    store.close()
-    simulator = MarketSimulator(settings.stock_symbols, settings.crypto_ids, settings.sim_seed)
-    if resume is not None:
-        logging.getLogger(__name__).info("resuming the simulated market at %s", resume.isoformat())
-        return SimulatedSource(
-            simulator, max(resume, datetime.now(UTC)), timedelta(0), settings.sim_speed
-        )
-    history = timedelta(hours=settings.sim_history_hours)
-    return SimulatedSource(simulator, datetime.now(UTC), history, settings.sim_speed)
+    return simulated_source(settings)
 
 
 @app.command()

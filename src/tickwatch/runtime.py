@@ -12,24 +12,32 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import orjson
+
+from tickwatch.alerting import notice_from
 from tickwatch.alerts import WebhookNotifier
 from tickwatch.bus import Bus, Consumer
 from tickwatch.bus.memory import MemoryBus
 from tickwatch.config import Settings
-from tickwatch.model import MARKET_ANOMALIES, RAW_CRYPTO_TICKS, RAW_STOCK_TICKS, AssetType
+from tickwatch.model import RAW_CRYPTO_TICKS, RAW_STOCK_TICKS, AssetType
 from tickwatch.ops.supervise import Supervisor
 from tickwatch.processor import Counters, Processor, utc_now
 from tickwatch.sources import Record, Source
+from tickwatch.sources.simulate import MarketSimulator, SimulatedSource
 from tickwatch.store import ParquetLake, SqlStore
-from tickwatch.store.wal import TickLog
+from tickwatch.store.alert_rows import MARKET_ALERTS
+from tickwatch.store.wal import TickLog, read_ticks
 from tickwatch.web import WebServer, create_app
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_SECONDS = 30.0  # lake flush and tick-log trim
 SIMULATED_DIR = "simulated"  # simulated runs keep their data in DATA_DIR/simulated
+TICK_LOG = "ticks.wal"
 
 
 def raw_topic(record: Record) -> str:
@@ -53,6 +61,75 @@ def open_bus(settings: Settings) -> Bus:
     return MemoryBus()
 
 
+MARKET_FILE = "market.json"  # DATA_DIR/market.json: the simulated market's seed and origin
+
+
+def simulated_source(settings: Settings, now: datetime | None = None) -> SimulatedSource:
+    """The simulator for `tickwatch run`, continuing this data dir's market after a restart.
+
+    A new market starts `SIM_HISTORY_HOURS` before now and its seed, symbols, origin and
+    start are kept in DATA_DIR/market.json. A restart regenerates that same market (same seed
+    and origin, so the same price path) and emits, per symbol, only the ticks after those the
+    pipeline already has: the newest stored window's end, or the newest tick in the tick log
+    (re-fed by `Processor.restore`). So a restart after SIGKILL neither gives the windows open
+    at the kill a second price path nor leaves a gap, and the stores end up as those of a run
+    that was never stopped. A data dir with history but no (or another) market file resumes
+    the old way: a new path from the newest stored window.
+    """
+    now = now or datetime.now(UTC)
+    path = settings.data_dir / MARKET_FILE
+    identity = {
+        "seed": settings.sim_seed,
+        "stocks": list(settings.stock_symbols),
+        "cryptos": list(settings.crypto_ids),
+    }
+    simulator = MarketSimulator(settings.stock_symbols, settings.crypto_ids, settings.sim_seed)
+    store = SqlStore(settings.database_url)
+    try:
+        ends = store.latest_window_ends()
+    finally:
+        store.close()
+    logged: dict[str, datetime] = {}
+    for tick in read_ticks(settings.data_dir / TICK_LOG):
+        if tick.symbol not in logged or tick.event_time > logged[tick.symbol]:
+            logged[tick.symbol] = tick.event_time
+    market = _read_market(path)
+    if market is not None and {k: market.get(k) for k in identity} == identity:
+        begin = datetime.fromisoformat(market["begin"])
+        skip = {
+            symbol: max(ends.get(symbol, begin), logged[symbol] + _TICK)
+            if symbol in logged
+            else ends.get(symbol, begin)
+            for symbol in {*ends, *logged}
+        }
+        start = max([datetime.fromisoformat(market["start"]), *skip.values()])
+        if skip:
+            log.info("resuming the simulated market of %s at %s", path, start.isoformat())
+        return SimulatedSource(simulator, start, start - begin, settings.sim_speed, skip=skip)
+    if ends:
+        resume = max(ends.values())
+        log.info("resuming the simulated market at %s (new price path)", resume.isoformat())
+        return SimulatedSource(simulator, max(resume, now), timedelta(0), settings.sim_speed)
+    begin = now - timedelta(hours=settings.sim_history_hours)
+    market = {**identity, "begin": begin.isoformat(), "start": now.isoformat()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(market, option=orjson.OPT_INDENT_2))
+    return SimulatedSource(simulator, now, now - begin, settings.sim_speed)
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def _read_market(path: Path) -> dict[str, Any] | None:
+    try:
+        market = orjson.loads(path.read_bytes())
+        datetime.fromisoformat(market["begin"])
+        datetime.fromisoformat(market["start"])
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    return market if isinstance(market, dict) else None
+
+
 class Runtime:
     def __init__(
         self,
@@ -72,20 +149,20 @@ class Runtime:
         self._published_lock = threading.Lock()
         self.store = SqlStore(settings.database_url)
         self.lake = ParquetLake(settings.data_dir / "lake")
-        self.tick_log = TickLog(settings.data_dir / "ticks.wal")
+        self.tick_log = TickLog(settings.data_dir / TICK_LOG)
         self.processor = Processor(settings, self.store, self.lake, self.bus, clock, self.tick_log)
         self.supervisor = Supervisor(self.stop)
         self._consumer: Consumer | None = None
         if self.embedded_engine:
             self._consumer = self.bus.subscribe([RAW_STOCK_TICKS, RAW_CRYPTO_TICKS])
         self._engine_done = threading.Event()
-        # Webhook alerts (off unless ALERT_WEBHOOK_URL) follow the embedded engine's anomalies.
+        # Webhook notices (off unless ALERT_WEBHOOK_URL) follow the alert stage's topic.
         self.notifier: WebhookNotifier | None = None
         self._anomalies: Consumer | None = None
         if self.embedded_engine:
             self.notifier = WebhookNotifier.from_settings(settings, self.store.engine)
             if self.notifier is not None:
-                self._anomalies = self.bus.subscribe([MARKET_ANOMALIES])
+                self._anomalies = self.bus.subscribe([MARKET_ALERTS])
         self.web: WebServer | None = None
         if web:
             simulated = settings.data_dir.name == SIMULATED_DIR
@@ -99,6 +176,7 @@ class Runtime:
     def start(self) -> None:
         if self.embedded_engine:
             self.processor.restore()
+            self._restore_lake()
             self.supervisor.start("engine", self._consume)
         if self.notifier is not None:
             self.supervisor.start("alerts", self._alert)
@@ -112,6 +190,30 @@ class Runtime:
             self.store.engine_url_masked,
             self.lake.root,
         )
+
+    def _restore_lake(self) -> None:
+        """Write again the lake rows a SIGKILL may have caught in the lake's memory buffer.
+
+        The lake is flushed before each tick-log trim (`_consume`), so what was buffered at a
+        crash is covered by the log: its raw ticks, and the windows of those ticks that were
+        already stored. Writing rows the lake already has is harmless (latest write wins,
+        compaction keeps one row per key, and the values are the same)."""
+        logged = self.tick_log.read()
+        if not logged:
+            return
+        self.lake.write_ticks(logged)
+        first: dict[str, datetime] = {}
+        for tick in logged:
+            if tick.symbol not in first or tick.event_time < first[tick.symbol]:
+                first[tick.symbol] = tick.event_time
+        size = self.settings.window.total_seconds()
+        starts = {
+            symbol: datetime.fromtimestamp(moment.timestamp() // size * size, UTC)
+            for symbol, moment in first.items()
+        }
+        windows = self.store.windows_from(starts)
+        self.lake.write_windows(windows)
+        log.info("lake: wrote again %d logged ticks and %d windows", len(logged), len(windows))
 
     def sources_finished(self) -> bool:
         return self.supervisor.all_finished("source:")
@@ -134,15 +236,23 @@ class Runtime:
             else:
                 self.processor.retry()
             if time.monotonic() - last_flush > CHECKPOINT_SECONDS:
-                self.processor.checkpoint()
+                self.lake.flush()
+                if self.lake.error is None:  # the log may only shrink once the lake has it
+                    self.processor.checkpoint()
                 last_flush = time.monotonic()
 
     def _alert(self) -> None:
-        """Send anomalies to the webhook (alerts.py) as the engine publishes them."""
+        """Send alert notices to the webhook (alerts.py) as the alert stage publishes them."""
         assert self.notifier is not None and self._anomalies is not None
         while not self.stop.is_set():
-            for _, anomaly in self._anomalies.poll(1000, 0.2):
-                self.notifier.notify(anomaly)
+            for _, message in self._anomalies.poll(1000, 0.2):
+                self._notify(message)
+
+    def _notify(self, message: object) -> None:
+        assert self.notifier is not None
+        notice = notice_from(message)
+        if notice is not None:
+            self.notifier.notify(notice)
 
     def shutdown(self) -> None:
         """Stop sources, drain what they published, close open windows, flush and close.
@@ -168,8 +278,8 @@ class Runtime:
             self._consumer.close()
         if self.notifier is not None and self._anomalies is not None:
             while items := self._anomalies.poll(1000, 0.0):
-                for _, anomaly in items:
-                    self.notifier.notify(anomaly)
+                for _, message in items:
+                    self._notify(message)
             self._anomalies.close()
             self.notifier.close()
         self.bus.close()

@@ -21,7 +21,7 @@ import csv
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -188,6 +188,12 @@ class SimulatedSource:
 
     Simulated time starts at `start - history` and, after the backfill, runs `speed` times
     faster than the wall clock, so at 60x a 5-minute window passes every 5 seconds.
+
+    Resuming (a restart of `tickwatch run`): the market is generated again from the same seed
+    and origin, so it follows the very same price path, and the ticks of each symbol before
+    `skip[symbol]` (those the pipeline already has: stored windows and the tick log) are
+    generated but not emitted. Starting from the newest stored window with a fresh random
+    state instead would give the windows open at a crash a second, different price path.
     """
 
     name = "simulator"
@@ -199,12 +205,14 @@ class SimulatedSource:
         history: timedelta,
         speed: float,
         monotonic: Callable[[], float] = time.monotonic,
+        skip: Mapping[str, datetime] | None = None,
     ) -> None:
         self.simulator = simulator
         self.start = start
         self.history = history
         self.speed = speed
         self.monotonic = monotonic
+        self.skip = dict(skip or {})
         self.health = SourceHealth()
 
     def batches(self, stop: threading.Event) -> Iterator[list[Record]]:
@@ -213,6 +221,8 @@ class SimulatedSource:
         for ticks in self.simulator.windows(self.start - self.history, far_future):
             if stop.is_set():
                 return
+            if self.skip:
+                ticks = [t for t in ticks if t.event_time >= self.skip.get(t.symbol, t.event_time)]
             if not ticks:
                 continue
             for chunk in _chunks_by_time(ticks, timedelta(seconds=10)):

@@ -354,6 +354,33 @@ class SqlStore:
             end = conn.execute(select(func.max(clean_market_data.c.window_end))).scalar_one()
         return UtcDateTime().process_result_value(end, self.engine.dialect) if end else None
 
+    def upsert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Upsert plain rows of any table on its primary key (alerts, market events)."""
+        self._upsert(table, rows)
+
+    def latest_window_ends(self) -> dict[str, datetime]:
+        """End of the newest stored window of each symbol."""
+        c = clean_market_data.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(c.symbol, func.max(c.window_end)).group_by(c.symbol))
+            bind = UtcDateTime().process_result_value
+            return {
+                symbol: end
+                for symbol, raw in rows
+                if (end := bind(raw, self.engine.dialect)) is not None
+            }
+
+    def windows_from(self, starts: dict[str, datetime]) -> list[Window]:
+        """Stored windows of each symbol in `starts` whose window starts at or after its time
+        (the windows a restart may have to write to the lake again)."""
+        c = clean_market_data.c
+        found: list[Window] = []
+        with self.engine.connect() as conn:
+            for symbol, start in starts.items():
+                query = select(clean_market_data).where(c.symbol == symbol, c.window_start >= start)
+                found += [window_from_row(row._mapping) for row in conn.execute(query)]
+        return found
+
     def count(self, table: Table) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())

@@ -52,14 +52,7 @@ class TickLog:
 
     def read(self) -> list[Tick]:
         """The logged ticks; a torn last line (the process died mid-write) is skipped."""
-        ticks = []
-        with self.path.open("rb") as handle:
-            for line in handle:
-                try:
-                    ticks.append(parse_tick(orjson.loads(line), EPOCH, _TRUSTED))
-                except (orjson.JSONDecodeError, InvalidTick):
-                    continue
-        return ticks
+        return read_ticks(self.path)
 
     def rewrite(self, ticks: Iterable[Tick]) -> None:
         """Replace the log with `ticks` atomically."""
@@ -90,3 +83,19 @@ class TickLog:
             self._handle.close()
         except OSError as exc:  # buffered bytes that a full disk refused
             self._failed("close", exc)
+
+
+def read_ticks(path: Path) -> list[Tick]:
+    """The ticks logged at `path` (none when there is no log); a torn last line is skipped."""
+    ticks = []
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return []
+    with handle:
+        for line in handle:
+            try:
+                ticks.append(parse_tick(orjson.loads(line), EPOCH, _TRUSTED))
+            except (orjson.JSONDecodeError, InvalidTick):
+                continue
+    return ticks
