@@ -172,3 +172,28 @@ def test_lake_on_a_full_file_system_fast_path(
     ledger.record(AREA, "Parquet lake on a full file system (replay fast path)", 1, expected,
                   found)  # fmt: skip
     assert found == expected, full.stderr[-3000:]
+
+
+def test_corrupt_sqlite_file(
+    ledger: Ledger, tmp_path: Path, ticks: tuple[Path, dict[str, int]]
+) -> None:
+    """The store opens (its schema page is intact) but the table pages are garbage: every
+    write fails with "database disk image is malformed"."""
+    path, clean = ticks
+    db = tmp_path / "corrupt.db"
+    SqlStore(f"sqlite:///{db}").close()
+    with sqlite3.connect(db) as con:
+        con.execute("pragma journal_mode=delete")
+        size = con.execute("pragma page_size").fetchone()[0]
+        roots = [r[0] for r in con.execute("select rootpage from sqlite_master where rootpage")]
+    raw = bytearray(db.read_bytes())
+    for root in roots:
+        start = (root - 1) * size
+        raw[start : start + size] = bytes([0xA5]) * size
+    db.write_bytes(bytes(raw))
+    full = _replay(path, tmp_path / "data", db)
+    lost = clean["windows"] + clean["anomalies"] + clean["letters"]
+    expected = f"exit 1, 'could not store {lost:,} rows'"
+    found = f"exit {full.returncode}, {_said(full)}"
+    ledger.record(AREA, "corrupt SQLite file (replay)", 1, expected, found)
+    assert found == expected, full.stderr[-3000:]
