@@ -39,18 +39,16 @@ from tickwatch.web.guard import SecurityHeaders, SendTimeout, allowed_hosts
 from tickwatch.web.health import ActingCheck, Checks, health_report
 from tickwatch.web.live import Hub, follow_bus, poll_store
 from tickwatch.web.metrics import CONTENT_TYPE, PipelineCollector, registry_for, render
-from tickwatch.web.paging import BadCursor
-from tickwatch.web.queries import (
+from tickwatch.web.models import (
     AnomalyPage,
     LatestPrice,
-    Reader,
-    Span,
     Summary,
     SymbolInfo,
     VolSeries,
     WindowPage,
-    parse_range,
 )
+from tickwatch.web.paging import BadCursor
+from tickwatch.web.queries import Reader, Span, parse_range
 from tickwatch.web.state import PipelineView
 from tickwatch.web.storeview import open_view
 

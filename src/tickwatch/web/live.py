@@ -20,7 +20,8 @@ from datetime import datetime
 
 from tickwatch.bus import Bus
 from tickwatch.model import MARKET_ANOMALIES, Anomaly
-from tickwatch.web.queries import AnomalyOut, Reader
+from tickwatch.web.models import AnomalyOut
+from tickwatch.web.queries import Reader
 
 log = logging.getLogger(__name__)
 

@@ -16,19 +16,33 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from tickwatch.model import AnomalyType, Severity
 from tickwatch.store.sql import clean_market_data, market_anomalies
 from tickwatch.web import paging
+from tickwatch.web.models import (
+    AnomalyOut,
+    AnomalyPage,
+    HourBucket,
+    LatestPrice,
+    Ranked,
+    Summary,
+    SymbolInfo,
+    VolPoint,
+    VolSeries,
+    WindowOut,
+    WindowPage,
+    ZBin,
+)
 
 ROLLING_WINDOWS = 12
 MAX_SERIES_POINTS = 2000  # per symbol in /api/volatility: longer series are thinned evenly
@@ -59,121 +73,6 @@ def parse_range(text: str) -> timedelta | None:
         return timedelta(seconds=float(match[1]) * _UNIT[match[2]])
     except OverflowError:
         raise ValueError(f"range {text!r} is too long: use 'all' for everything") from None
-
-
-class AnomalyOut(BaseModel):
-    symbol: str
-    asset_type: str
-    window_start: datetime
-    window_end: datetime
-    anomaly_type: str
-    value: float
-    mean: float
-    std: float
-    z_score: float
-    severity: str
-    detected_at: datetime
-
-
-class AnomalyPage(BaseModel):
-    total: int
-    limit: int
-    offset: int
-    items: list[AnomalyOut]
-    next_cursor: str | None = None
-    """Pass as `cursor` for the next page (stable while anomalies arrive); null at the end."""
-
-
-class WindowOut(BaseModel):
-    symbol: str
-    asset_type: str
-    window_start: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float | None
-    volume_delta: float | None
-    tick_count: int
-    vwap: float | None
-    price_return_pct: float
-    price_return_pct_mean: float | None
-    price_return_pct_std: float | None
-    volatility: float | None
-    volatility_pct: float | None
-
-
-class WindowPage(BaseModel):
-    limit: int
-    items: list[WindowOut]
-    next_cursor: str | None
-    """Pass as `cursor` for the next page; null when this page reached the newest window.
-    Keep the last cursor to ask later for windows closed since."""
-
-
-class LatestPrice(BaseModel):
-    symbol: str
-    asset_type: str
-    close: float
-    window_start: datetime
-    change_pct: float | None
-    """Change from the first open in the range to the latest close, percent."""
-
-
-class Ranked(BaseModel):
-    symbol: str
-    asset_type: str
-    total: int
-    high: int
-    medium: int
-    low: int
-
-
-class HourBucket(BaseModel):
-    hour: datetime
-    total: int
-    by_severity: dict[str, int]
-    by_type: dict[str, int]
-
-
-class ZBin(BaseModel):
-    low: float
-    high: float
-    count: int
-    label: str
-    """How to name the bin: the end bins also hold every z beyond them ("≥ 9", "< -9")."""
-
-
-class Summary(BaseModel):
-    start: datetime | None
-    end: datetime | None
-    total: int
-    high: int
-    windows: int
-    symbols: int
-    by_type: dict[str, int]
-    by_severity: dict[str, int]
-    by_symbol: list[Ranked]
-    by_asset_severity: dict[str, dict[str, int]]
-    hourly: list[HourBucket]
-    z_histogram: list[ZBin]
-
-
-class VolPoint(BaseModel):
-    window_start: datetime
-    value: float
-
-
-class VolSeries(BaseModel):
-    symbol: str
-    asset_type: str
-    points: list[VolPoint]
-    latest: float | None
-
-
-class SymbolInfo(BaseModel):
-    symbol: str
-    asset_type: str
 
 
 def _in_span(column: Any, span: Span) -> list[ColumnElement[bool]]:
@@ -521,45 +420,47 @@ class Reader:
     def volatility(self, span: Span, symbols: Sequence[str] = ()) -> list[VolSeries]:
         """Rolling relative volatility per symbol (see module docstring), latest value too.
 
-        Rows are streamed, not held; a symbol with more than MAX_SERIES_POINTS windows in the
-        range keeps every k-th point (and always its latest), so the answer stays bounded.
+        Rows are streamed one symbol at a time; a symbol with more than MAX_SERIES_POINTS
+        windows in the range keeps every k-th point (and always its latest), so the answer
+        stays bounded whatever the range.
         """
         t = clean_market_data
         where = _in_span(t.c.window_start, span)
         if symbols:
             where.append(t.c.symbol.in_(symbols))
-        condition = and_(True, *where)
-        counting = select(t.c.symbol, func.count()).where(condition).group_by(t.c.symbol)
         query = (
             select(t.c.symbol, t.c.asset_type, t.c.window_start, t.c.volatility, t.c.close)
-            .where(condition)
+            .where(and_(True, *where))
             .order_by(t.c.symbol, t.c.window_start)
         )
-        series: dict[str, VolSeries] = {}
+        series: list[VolSeries] = []
         with self.engine.connect() as conn:
-            sizes = {symbol: int(n) for symbol, n in conn.execute(counting)}
-            recent: deque[float | None] = deque()
-            seen = 0
-            for r in conn.execution_options(yield_per=5000).execute(query):
-                if r.symbol not in series:
-                    series[r.symbol] = VolSeries(
-                        symbol=r.symbol, asset_type=r.asset_type, points=[], latest=None
+            rows = conn.execution_options(yield_per=5000).execute(query)
+            for (symbol, asset), group in groupby(rows, key=lambda r: (r.symbol, r.asset_type)):
+                starts, relative = [], []
+                for r in group:
+                    starts.append(r.window_start)
+                    relative.append(
+                        r.volatility / r.close * 100
+                        if r.volatility is not None and r.close
+                        else None
                     )
-                    recent = deque()
-                    seen = 0
-                one = series[r.symbol]
-                stride = math.ceil(sizes.get(r.symbol, 1) / MAX_SERIES_POINTS)
-                seen += 1
-                recent.append(
-                    r.volatility / r.close * 100 if r.volatility is not None and r.close else None
+                rolled = rolling_mean(relative, ROLLING_WINDOWS)
+                points = [
+                    VolPoint(window_start=at, value=v)
+                    for at, v in zip(starts, rolled, strict=True)
+                    if v is not None
+                ]
+                stride = math.ceil(len(points) / MAX_SERIES_POINTS) or 1
+                kept = points[::stride]
+                if points and kept[-1] is not points[-1]:
+                    kept.append(points[-1])
+                series.append(
+                    VolSeries(
+                        symbol=symbol,
+                        asset_type=asset,
+                        points=kept,
+                        latest=points[-1].value if points else None,
+                    )
                 )
-                if len(recent) > ROLLING_WINDOWS:
-                    recent.popleft()
-                known = [v for v in recent if v is not None]
-                if not known:
-                    continue
-                value = sum(known) / len(known)
-                one.latest = value
-                if (seen - 1) % stride == 0 or seen == sizes.get(r.symbol):
-                    one.points.append(VolPoint(window_start=r.window_start, value=value))
-        return sorted(series.values(), key=lambda s: (s.asset_type, s.symbol))
+        return sorted(series, key=lambda s: (s.asset_type, s.symbol))
