@@ -31,3 +31,18 @@ def test_ticks_are_partitioned_by_utc_date_and_compacted_to_one_row_per_key(tmp_
     after = lake.read(RAW_TICKS)
     assert after.num_rows == 3
     assert after["event_time"].to_pylist()[0] == T0
+
+
+def test_compaction_quarantines_a_file_it_cannot_read_and_keeps_the_others(tmp_path: Path):
+    lake = ParquetLake(tmp_path, buffer_rows=1)
+    lake.write_ticks([tick(3, 1.0)])
+    lake.write_ticks([tick(4, 2.0)])
+    lake.write_ticks([tick(5, 3.0)])
+    files = sorted((tmp_path / RAW_TICKS).rglob("part-*.parquet"))
+    assert len(files) == 3
+    files[1].write_bytes(b"PAR1 not really")
+    lake.compact_all()
+    assert [p.name for p in lake.quarantined] == [files[1].name]
+    assert (tmp_path / "_quarantine" / RAW_TICKS / "date=2024-03-05" / files[1].name).exists()
+    assert sorted(lake.read(RAW_TICKS)["price"].to_pylist()) == [1.0, 3.0]
+    assert len(list((tmp_path / RAW_TICKS).rglob("part-*.parquet"))) == 1
