@@ -203,7 +203,7 @@ class Processor:
         self.retry()
         if self.lake is not None:
             self.lake.compact_all()
-        lake_held = self.lake.buffered if self.lake is not None else 0
+        lake_held = self.lake.held if self.lake is not None else 0
         if self.tick_log is not None and not self._pending and not lake_held:
             self.tick_log.rewrite([])
         windows, anomalies, letters = self.held_rows

@@ -183,6 +183,15 @@ class ParquetLake:
     def buffered(self) -> int:
         return sum(t.num_rows for parts in self._buffers.values() for t in parts)
 
+    @property
+    def held(self) -> int:
+        """Rows still buffered, counted as the lake would keep them (one per key)."""
+        return sum(
+            _latest_per_key(pa.concat_tables(parts), KEYS[table]).num_rows
+            for table, parts in self._buffers.items()
+            if parts
+        )
+
     def _write(self, table: str, parts: list[pa.Table], compression: str = "snappy") -> None:
         """One file per UTC day present, days in order of first appearance, rows in order."""
         if not parts:
