@@ -133,6 +133,47 @@ class Settings(BaseSettings):
     )
     alert_retries: int = Field(4, ge=1, le=10, description="attempts per alert (5xx, timeouts)")
 
+    # Alert scoring and episodes (docs/DETECTION.md)
+    alert_z_open: float = Field(
+        4.0, gt=0, description="alert score that opens an alert (robust z of a feature)"
+    )
+    alert_z_continue: float = Field(
+        3.0, gt=0, description="alert score that keeps an open alert going"
+    )
+    alert_min_move_pct: float = Field(
+        0.05, ge=0, description="a price alert needs a close-to-close move of at least this, %"
+    )
+    alert_memory_windows: int = Field(
+        200, ge=10, description="windows of memory of the alert scales (exponential weighting)"
+    )
+    alert_level_windows: int = Field(
+        78, ge=2, description="windows of memory of the expected volume and volatility level"
+    )
+    alert_session_alpha: float = Field(
+        0.3, gt=0, le=1, description="weight of the newest session in time-of-day profiles"
+    )
+    alert_tail_factor: float = Field(
+        1.5, ge=0, description="an alert must exceed this x the series' own recent 99th |z|"
+    )
+    alert_gap_windows: int = Field(
+        6, ge=0, description="alerting windows this close (in windows) are one episode"
+    )
+    alert_market_min_symbols: int = Field(
+        3, ge=2, description="symbols alerting together that make a market-wide event"
+    )
+    alert_market_fraction: float = Field(
+        0.5, gt=0, le=1, description="share of a class's active symbols for a market event"
+    )
+    alert_restore_windows: int = Field(
+        400, ge=0, description="stored windows per symbol replayed into alert state on restart"
+    )
+    alert_backfill: bool = Field(
+        False, description="also notify alerts of history loaded at start-up or replayed"
+    )
+    alert_fresh_minutes: float = Field(
+        30, ge=0, description="notify only alerts whose last window ended this recently"
+    )
+
     # Operations: checks and restarts (tickwatch check, Airflow DAGs)
     freshness_minutes: float = Field(
         15, gt=0, description="fail when no new window closed for this long (market hours aware)"

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tickwatch.alerting import AlertStage, alert_engine
 from tickwatch.bus import Bus
 from tickwatch.clock import utc_now as utc_now
 from tickwatch.config import Settings
@@ -24,6 +25,7 @@ from tickwatch.decoding import decode as decode
 from tickwatch.engine import EngineConfig, EngineOutput
 from tickwatch.engine.batch import ASSET_TYPES, TickBatch
 from tickwatch.engine.columnar import ColumnarEngine, ColumnarOutput, make_engine
+from tickwatch.engine.episodes import Notice
 from tickwatch.engine.windows import from_micros
 from tickwatch.errors import InvalidTick, StoreError
 from tickwatch.model import (
@@ -96,6 +98,7 @@ class Processor:
         bus: Bus | None = None,
         clock: Callable[[], datetime] = utc_now,
         tick_log: TickLog | None = None,
+        notify: Callable[[Notice], object] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -104,6 +107,7 @@ class Processor:
         self.clock = clock
         self.tick_log = tick_log
         self.engine = make_engine(EngineConfig.from_settings(settings), clock)
+        self.alerts = AlertStage(alert_engine(settings), store, lake, bus, notify)
         self.counters = Counters()
         self._pending: deque[_Pending] = deque()
         self._store_error: str | None = None
@@ -116,6 +120,7 @@ class Processor:
         """
         history = self.store.recent_windows(self.settings.lookback_windows)
         self.engine.restore(history)
+        self.alerts.warm(self.store.recent_windows(self.settings.alert_restore_windows))
         if history:
             log.info("restored baselines from %d stored windows", len(history))
         if self.tick_log is not None:
@@ -200,6 +205,7 @@ class Processor:
         """
         out = self.engine.flush()
         self._emit(out, [], [])
+        self.alerts.finish()
         self.retry()
         if self.lake is not None:
             self.lake.compact_all()
@@ -276,6 +282,7 @@ class Processor:
         (their `clean_market_data` rows as columns) when given."""
         windows: list[Window] | pa.Table = out.windows if table is None else table
         self._store_write((windows, out.anomalies, [*invalid, *out.late]))
+        self.alerts.observe(windows)
         if self.lake is not None:
             self.lake.write_ticks(ticks)
             self.lake.write_windows(windows)

@@ -67,7 +67,7 @@ class AlertConfig:
     """Alert scoring parameters (settings `ALERT_*`, docs/DETECTION.md)."""
 
     window: timedelta = timedelta(minutes=5)
-    z_open: float = 4.5
+    z_open: float = 4.0
     z_continue: float = 3.0
     z_cap: float = 50.0
     confirm_z: float = 1.0
@@ -84,7 +84,9 @@ class AlertConfig:
     tail_windows: int = 300
     tail_quantile: float = 0.99
     tail_factor: float = 1.5
-    tail_min: int = 50
+    tail_min: int = 100
+    hourly_profile: bool = False
+    size_factor: float = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,22 +132,24 @@ class _Feature:
     level: float | None = None
     mad: float | None = None
     shape: dict[int, float] = field(default_factory=dict)
-    recent: np.ndarray | None = None  # |z| of the last `tail_windows` windows, a ring
+    recent: np.ndarray | None = None  # |residual| of the last `tail_windows` windows, a ring
     seen: int = 0
 
-    def remember(self, z: float, size: int) -> None:
+    def remember(self, residual: float, size: int) -> None:
         if self.recent is None:
             self.recent = np.zeros(size)
-        self.recent[self.seen % size] = abs(z)
+        self.recent[self.seen % size] = abs(residual)
         self.seen += 1
 
-    def rare(self, z: float, config: AlertConfig) -> bool:
+    def rare(self, residual: float, config: AlertConfig) -> bool:
         """Beyond `tail_factor` times this series' own recent tail (the `tail_quantile` of
-        its recent |z|): in a series where such z happen every day, they are not news."""
+        its recent |residual|, alerting windows included): in a series where such moves
+        happen every day, they are not news."""
         if self.recent is None or self.seen < config.tail_min:
             return True
         values = self.recent[: min(self.seen, len(self.recent))]
-        return abs(z) > config.tail_factor * float(np.quantile(values, config.tail_quantile))
+        tail = float(np.quantile(values, config.tail_quantile))
+        return abs(residual) > config.tail_factor * tail
 
     def scale(self, floor: float) -> float | None:
         return None if self.mad is None else max(MAD_TO_SIGMA * self.mad, floor)
@@ -164,6 +168,9 @@ class SymbolScorer:
         self.range = _Feature()
         self.frozen_run = 0
         self.pending: tuple[Verdict, float] | None = None  # suspected bad print, its ref
+        # a slot is seen once a session (stocks) or once per window of its hour (hourly)
+        per_slot = 1 if calendar is not None else max(1, int(3600 // config.window.seconds))
+        self.shape_rate = config.session_alpha / per_slot
 
     def judge(self, bar: Bar) -> list[Verdict]:
         """The verdicts this window completes: usually its own; a window held as a suspected
@@ -196,6 +203,8 @@ class SymbolScorer:
 
     def _slot(self, bar: Bar) -> tuple[int, bool]:
         if self.calendar is None:
+            if self.config.hourly_profile:
+                return bar.window_start.hour, True
             return 0, True
         position = self.calendar.position(bar.window_start, int(self.config.window.seconds // 60))
         return position.slot, position.regular
@@ -204,26 +213,30 @@ class SymbolScorer:
         c = self.config
         slot, regular = self._slot(bar)
         z: dict[str, float] = {}
+        residual: dict[str, float] = {}  # in the feature's own units (%, ln), slot-adjusted
         move_pct = None
         if self.ref is not None and self.ref > 0 and bar.close > 0:
             move_pct = 100 * math.log(bar.close / self.ref)
             scale = self.move.scale(c.move_floor_pct)
             if scale is not None:
                 factor = self.move.shape.get(slot, _prior_move_factor(self.calendar, slot))
-                z[MOVE] = _bound(move_pct / (scale * factor), c.z_cap)
+                residual[MOVE] = move_pct / factor
+                z[MOVE] = _bound(residual[MOVE] / scale, c.z_cap)
         v = None if bar.volume is None or bar.volume < 0 else math.log1p(bar.volume)
         volume_ratio = None
         if v is not None:
             expected = self._expected(self.volume, slot, _prior_volume_shape)
             scale = self.volume.scale(c.log_floor)
             if expected is not None and scale is not None:
-                z[VOLUME] = _bound((v - expected) / scale, c.z_cap)
+                residual[VOLUME] = v - expected
+                z[VOLUME] = _bound(residual[VOLUME] / scale, c.z_cap)
                 volume_ratio = math.exp(v - expected)
         r = _log_range(bar)
         expected_r = self._expected(self.range, slot, _prior_range_shape)
         scale_r = self.range.scale(c.log_floor)
         if expected_r is not None and scale_r is not None:
-            z[RANGE] = _bound((r - expected_r) / scale_r, c.z_cap)
+            residual[RANGE] = r - expected_r
+            z[RANGE] = _bound(residual[RANGE] / scale_r, c.z_cap)
         warm = self.count >= c.warmup_windows
         fault = self._fault(bar, regular, move_pct)
         fired: list[str] = []
@@ -232,15 +245,20 @@ class SymbolScorer:
         if warm and fault is None:
             if (
                 abs(zm) > c.z_open
-                and self.move.rare(zm, c)
+                and self.move.rare(residual[MOVE], c)
                 and move_pct is not None
                 and abs(move_pct) >= c.min_move_pct
-                and (confirmed or abs(zm) > 2 * c.z_open)
+                and (confirmed or abs(zm) > c.size_factor * c.z_open)
             ):
                 fired.append(MOVE)
-            if zv is not None and zv > c.z_open and regular and self.volume.rare(zv, c):
+            if (
+                zv is not None
+                and zv > c.z_open
+                and regular
+                and self.volume.rare(residual[VOLUME], c)
+            ):
                 fired.append(VOLUME)
-            if zr > c.z_open and self.range.rare(zr, c):
+            if zr > c.z_open and self.range.rare(residual[RANGE], c):
                 fired.append(RANGE)
         continuing = (
             warm
@@ -266,8 +284,8 @@ class SymbolScorer:
             return None
         if fault is None:
             for feature, key in ((self.move, MOVE), (self.volume, VOLUME), (self.range, RANGE)):
-                if key in z:
-                    feature.remember(z[key], c.tail_windows)
+                if key in residual:
+                    feature.remember(residual[key], c.tail_windows)
         if fault == "split_like":
             self.ref = bar.close
         elif fault is None:
@@ -307,9 +325,9 @@ class SymbolScorer:
             factor = self.move.shape.get(slot, _prior_move_factor(self.calendar, slot))
             if scale is not None:
                 m = _clip(m, c.clip * scale * factor)
-                if self.calendar is not None:
+                if self.calendar is not None or c.hourly_profile:
                     ratio = min(abs(m) / (scale * MAD_TO_SIGMA), c.clip * factor)
-                    self.move.shape[slot] = factor + c.session_alpha * (ratio - factor)
+                    self.move.shape[slot] = factor + self.shape_rate * (ratio - factor)
                 m = m / factor
             self.move.mad = _ew(self.move.mad, abs(m), a_mem)
         if bar.volume is not None and bar.volume >= 0:
@@ -336,8 +354,8 @@ def _learn_level(
         residual = _clip(residual, c.clip * scale)
     feature.mad = _ew(feature.mad, abs(residual), a_mem)
     feature.level += a_lvl * residual
-    if scorer.calendar is not None:
-        feature.shape[slot] = shape + c.session_alpha * residual
+    if scorer.calendar is not None or c.hourly_profile:
+        feature.shape[slot] = shape + scorer.shape_rate * residual
 
 
 def _ew(previous: float | None, value: float, alpha: float) -> float:
@@ -386,10 +404,13 @@ def _prior_range_shape(calendar: SessionCalendar | None, slot: int) -> float:
 
 
 def _prior_move_factor(calendar: SessionCalendar | None, slot: int) -> float:
-    """The first window of a session carries the overnight gap: about 3x a midday move."""
+    """The first window of a session carries the overnight gap (about 3x a midday move);
+    the closing auction's window moves about 1.5x; extended hours are erratic (3x)."""
     if calendar is None:
         return 1.0
-    return 3.0 if slot in (0,) or slot >= CLOSE_SLOTS + 6 else 1.0
+    if slot == 0 or slot >= CLOSE_SLOTS + 6:
+        return 3.0
+    return 1.5 if slot == CLOSE_SLOTS else 1.0
 
 
 def _as_fault(verdict: Verdict, reason: str) -> Verdict:

@@ -87,6 +87,26 @@ def _number(value: object) -> object:
         return value
 
 
+_SESSION_ENDS = ("16:00:00", "20:00:00")
+
+
+def _label_shift(series: Mapping[str, Any]) -> timedelta:
+    """How far a bar's label lies after its start: 0, or one interval for responses that
+    label bars by their end (Alpha Vantage did until about 2021: a day's last bar is
+    16:00:00 in regular-hours data or 20:00:00 with extended hours, and none starts there).
+    Detected from the data: a day whose last label is a session end is end-labelled."""
+    last: dict[str, str] = {}
+    for key in map(str, series):
+        day, _, clock = key.partition(" ")
+        if clock > last.get(day, ""):
+            last[day] = clock
+    days = sorted(last)
+    complete = days[:-1] if len(days) > 1 else days  # the newest day may still be trading
+    if any(last[day] in _SESSION_ENDS for day in complete):
+        return timedelta(minutes=int(INTERVAL.removesuffix("min")))
+    return timedelta(0)
+
+
 def parse_intraday(
     body: object, symbol: str, ingest_time: datetime
 ) -> list[tuple[datetime | None, dict[str, Any]]]:
@@ -103,10 +123,11 @@ def parse_intraday(
     except (ZoneInfoNotFoundError, ValueError):
         raise SourceError(f"{symbol}: unknown time zone {zone_name!r} in Meta Data") from None
     bars: list[tuple[datetime | None, dict[str, Any]]] = []
+    shift = _label_shift(series)
     for key, values in series.items():
         start: datetime | None
         try:
-            local = datetime.strptime(str(key), "%Y-%m-%d %H:%M:%S")
+            local = datetime.strptime(str(key), "%Y-%m-%d %H:%M:%S") - shift
             start = local.replace(tzinfo=zone).astimezone(UTC)
         except ValueError:
             start = None

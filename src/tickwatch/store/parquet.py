@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tickwatch.model import CLEAN_COLUMNS, CLEAN_MARKET_DATA, EPOCH, Tick, Window
+from tickwatch.store.alert_rows import LAKE_KEYS, LAKE_PARTITION_BY, LAKE_SCHEMAS
 from tickwatch.store.rows import window_values
 from tickwatch.store.sql import clean_market_data
 
@@ -82,6 +83,9 @@ KEYS = {
     CLEAN_MARKET_DATA: ("symbol", "window_start"),
 }
 _PARTITION_BY = {RAW_TICKS: "event_time", CLEAN_MARKET_DATA: "window_start"}
+SCHEMAS.update(LAKE_SCHEMAS)
+KEYS.update(LAKE_KEYS)
+_PARTITION_BY.update(LAKE_PARTITION_BY)
 
 
 def _same(value: datetime) -> datetime:
@@ -137,6 +141,11 @@ class ParquetLake:
                 names=list(_CLEAN_ORDER),
             )
             self._buffer(CLEAN_MARKET_DATA, table.select(SCHEMAS[CLEAN_MARKET_DATA].names))
+
+    def write_rows(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Plain rows of a table registered in SCHEMAS (alerts, market events)."""
+        if rows:
+            self._buffer(table, pa.Table.from_pylist(list(rows), schema=SCHEMAS[table]))
 
     def write_tick_table(self, ticks: pa.Table) -> None:
         """Raw ticks already in columns (the replay fast lane): written at once, one file per

@@ -1,0 +1,203 @@
+"""Alert scoring on hand-built series: numbers worked out by hand from the formulas in
+docs/DETECTION.md, faults, and the no-poison property checked against a run without the fault."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tickwatch.engine.alert_score import (
+    MOVE,
+    RANGE,
+    VOLUME,
+    AlertConfig,
+    Bar,
+    SymbolScorer,
+    Verdict,
+)
+from tickwatch.markets import SessionCalendar, calendar_for
+from tickwatch.model import AssetType
+
+T0 = datetime(2024, 3, 4, 0, 0, tzinfo=UTC)
+W = timedelta(minutes=5)
+CONFIG = AlertConfig()
+
+
+def bar(i: int, close: float, volume: float | None = 1000.0, **kw: object) -> Bar:
+    values: dict[str, object] = dict(
+        symbol="X",
+        asset_type=AssetType.CRYPTO,
+        window_start=T0 + i * W,
+        open=close,
+        high=close,
+        low=close,
+        close=close,
+        volume=volume,
+        tick_count=4,
+        volatility=None,
+    )
+    values.update(kw)
+    return Bar(**values)  # type: ignore[arg-type]
+
+
+def judge_all(scorer: SymbolScorer, bars: list[Bar]) -> list[Verdict]:
+    out: list[Verdict] = []
+    for b in bars:
+        out.extend(scorer.judge(b))
+    return out + scorer.flush()
+
+
+def zigzag(n: int, step_pct: float = 0.1, start: float = 100.0) -> list[float]:
+    """Closes whose close-to-close log move is +step, -step, +step, ...: |m| is constant."""
+    closes = [start]
+    for i in range(1, n):
+        sign = 1 if i % 2 else -1
+        closes.append(closes[-1] * math.exp(sign * step_pct / 100))
+    return closes
+
+
+def test_move_z_is_the_move_over_the_mean_absolute_move_times_1_2533() -> None:
+    scorer = SymbolScorer(CONFIG, None)
+    closes = zigzag(41)
+    verdicts = judge_all(scorer, [bar(i, c) for i, c in enumerate(closes)])
+    assert not any(v.alerting for v in verdicts)
+    # every |m| was 0.1 %, so the scale is 1.2533 * 0.1; a +1 % move with volume x1.05 scores
+    # 1 / 0.12533 = 7.979
+    jump = closes[-1] * math.exp(0.01)
+    (verdict,) = scorer.judge(bar(41, jump, volume=1050.0))
+    assert verdict.move_pct == pytest.approx(1.0)
+    assert verdict.z[MOVE] == pytest.approx(1.0 / (1.2533 * 0.1), rel=1e-9)
+    assert verdict.alerting and MOVE in verdict.fired
+    # volume was constant: its scale is the floor (0.02 in ln units), z = ln(1051/1001)/0.02
+    # = 2.4375 > 1, so the volume confirms the move
+    assert verdict.z[VOLUME] == pytest.approx(math.log(1051 / 1001) / 0.02)
+    assert verdict.volume_ratio == pytest.approx(1051 / 1001)
+
+
+def test_z_is_bounded_on_a_constant_series() -> None:
+    scorer = SymbolScorer(CONFIG, None)
+    verdicts = judge_all(scorer, [bar(i, 100.0) for i in range(30)] + [bar(30, 100.5)])
+    last = verdicts[-1]
+    assert abs(last.z[MOVE]) == CONFIG.z_cap  # 0.5 % over a 0.001 % floor, capped at 50
+
+
+def test_warm_up_windows_never_alert() -> None:
+    scorer = SymbolScorer(CONFIG, None)
+    closes = zigzag(10)
+    closes.append(closes[-1] * 1.05)
+    verdicts = judge_all(
+        scorer, [bar(i, c, volume=1000.0 * (5 if i == 10 else 1)) for i, c in enumerate(closes)]
+    )
+    assert not any(v.alerting for v in verdicts)
+
+
+def test_unconfirmed_jump_that_reverts_is_a_bad_print_and_leaves_no_trace() -> None:
+    """A +11 % print on thin volume that comes back next window: a data fault, one window
+    late; every later verdict equals that of the same series without the bad window."""
+    closes = zigzag(60)
+    bars = [bar(i, c) for i, c in enumerate(closes)]
+    bad = bar(60, closes[-1] * 1.11, volume=900.0)
+    after = [bar(61 + k, c) for k, c in enumerate(zigzag(25, start=closes[-1] * math.exp(0.001)))]
+    with_fault = judge_all(SymbolScorer(CONFIG, None), [*bars, bad, *after])
+    without = judge_all(SymbolScorer(CONFIG, None), [*bars, *after])
+    faults = [v for v in with_fault if v.fault]
+    assert [(v.bar.window_start, v.fault) for v in faults] == [(bad.window_start, "bad_print")]
+    assert not any(v.alerting for v in with_fault)
+    tail_with = [(v.bar.window_start, v.z, v.move_pct) for v in with_fault if v.bar in after]
+    tail_without = [(v.bar.window_start, v.z, v.move_pct) for v in without if v.bar in after]
+    assert len(tail_with) == 25 and tail_with == tail_without
+
+
+def test_unconfirmed_jump_that_stays_is_a_market_alert() -> None:
+    closes = zigzag(60)
+    jump = closes[-1] * 1.03
+    bars = [bar(i, c) for i, c in enumerate(closes)] + [bar(60, jump, volume=900.0)]
+    bars.append(bar(61, jump * 1.001))
+    verdicts = judge_all(SymbolScorer(CONFIG, None), bars)
+    (alert,) = [v for v in verdicts if v.alerting]
+    assert alert.bar.window_start == T0 + 60 * W and alert.fault is None
+    assert [v.bar.window_start for v in verdicts] == [b.window_start for b in bars]
+
+
+def test_a_halving_with_volume_is_split_like() -> None:
+    closes = zigzag(40)
+    bars = [bar(i, c) for i, c in enumerate(closes)] + [bar(40, closes[-1] / 2, volume=1000.0)]
+    verdicts = judge_all(SymbolScorer(CONFIG, None), bars)
+    assert verdicts[-1].fault == "split_like" and not verdicts[-1].alerting
+
+
+def _stock_day(day: datetime, open_multiple: float) -> list[Bar]:
+    """One regular session of 5-minute bars (09:30-16:00 New York): the opening window
+    trades `open_multiple` x, the closing window 6x, the rest 1x with a small wiggle."""
+    calendar = calendar_for(AssetType.STOCK)
+    assert isinstance(calendar, SessionCalendar)
+    session = calendar.session_of(day.date())
+    assert session is not None
+    opened, closes = session
+    out = []
+    price = 100.0
+    for k in range((closes - opened) // 300):
+        start = datetime.fromtimestamp(opened + 300 * k, UTC)
+        volume = 10_000.0 * (1 + 0.2 * ((k * 7) % 5 - 2) / 2)
+        if k == 0:
+            volume *= open_multiple
+        if k == (closes - opened) // 300 - 1:
+            volume *= 6
+        price *= math.exp((0.05 if k % 2 else -0.05) / 100)
+        spread = price * 0.0005 * (1 + (k % 3))
+        out.append(
+            Bar("S", AssetType.STOCK, start, price, price + spread, price - spread, price,
+                volume, 20, spread / 2)
+        )  # fmt: skip
+    return out
+
+
+def test_ordinary_auctions_do_not_alert_but_an_unusual_open_does() -> None:
+    """Ten sessions with the usual U shape (open 5x, close 6x): no alert at any open or close
+    (the time-of-day profile, from the exchange calendar); then an open at 40x alerts."""
+    days = [datetime(2024, 3, d, tzinfo=UTC) for d in (4, 5, 6, 7, 8, 11, 12, 13, 14, 15)]
+    bars = [b for day in days for b in _stock_day(day, 5.0)]
+    scorer = SymbolScorer(CONFIG, calendar_for(AssetType.STOCK))
+    verdicts = judge_all(scorer, bars)
+    assert not any(v.alerting for v in verdicts)
+    witching = _stock_day(datetime(2024, 3, 18, tzinfo=UTC), 40.0)
+    opening = judge_all(scorer, witching[:1])
+    assert opening[0].alerting and VOLUME in opening[0].fired
+
+
+def test_march_2024_daylight_saving_keeps_the_opening_slot() -> None:
+    """New York moved to EDT on 2024-03-10: the open is 14:30 UTC before and 13:30 after;
+    both are slot 0 of their session (the calendar, not a fixed UTC hour)."""
+    calendar = calendar_for(AssetType.STOCK)
+    assert calendar is not None
+    before = calendar.position(datetime(2024, 3, 8, 14, 30, tzinfo=UTC))
+    after = calendar.position(datetime(2024, 3, 11, 13, 30, tzinfo=UTC))
+    assert (before.slot, before.regular) == (0, True) == (after.slot, after.regular)
+    # Good Friday 2024-03-29 is an NYSE holiday; 2024-11-29 closes at 13:00
+    assert calendar.position(datetime(2024, 3, 29, 15, 0, tzinfo=UTC)).regular is False
+    half_day_close = calendar.position(datetime(2024, 11, 29, 17, 55, tzinfo=UTC))
+    assert half_day_close.slot == calendar.position(datetime(2024, 11, 27, 20, 55, tzinfo=UTC)).slot
+
+
+def test_zero_volume_in_the_session_is_a_fault_not_a_market_alert() -> None:
+    bars = _stock_day(datetime(2024, 3, 4, tzinfo=UTC), 5.0)
+    middle = bars[40]
+    zero = Bar(middle.symbol, middle.asset_type, middle.window_start, middle.open, middle.high,
+               middle.low, middle.close, 0.0, 3, middle.volatility)  # fmt: skip
+    bars[40] = zero
+    verdicts = judge_all(SymbolScorer(CONFIG, calendar_for(AssetType.STOCK)), bars)
+    assert [v.fault for v in verdicts if v.fault] == ["zero_volume"]
+
+
+def test_volatility_burst_alerts_on_its_own() -> None:
+    closes = zigzag(60)
+    bars = [
+        bar(i, c, volatility=c * 0.0004, high=c * 1.001, low=c * 0.999)
+        for i, c in enumerate(closes)
+    ]
+    c = closes[-1] * math.exp(0.001)
+    bars.append(bar(60, c, volatility=c * 0.004, high=c * 1.01, low=c * 0.99))
+    verdicts = judge_all(SymbolScorer(CONFIG, None), bars)
+    assert verdicts[-1].fired == (RANGE,)
