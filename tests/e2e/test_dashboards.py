@@ -25,6 +25,7 @@ from tickwatch.normalize import tick_to_record
 from tickwatch.processor import Processor
 from tickwatch.sources.simulate import MarketSimulator
 from tickwatch.store import SqlStore
+from tickwatch.store.alert_rows import alerts
 from tickwatch.web import create_app
 
 pytestmark = pytest.mark.browser
@@ -63,8 +64,12 @@ def db(settings: Settings) -> sqlite3.Connection:
 
 
 def newest(settings: Settings) -> str:
+    """The newest window end of windows and anomalies: where the API's ranges end."""
     with db(settings) as conn:
-        value: str = conn.execute("SELECT max(window_end) FROM clean_market_data").fetchone()[0]
+        value: str = conn.execute(
+            "SELECT max(e) FROM (SELECT max(window_end) AS e FROM clean_market_data "
+            "UNION ALL SELECT max(window_end) FROM market_anomalies)"
+        ).fetchone()[0]
     return value
 
 
@@ -115,10 +120,24 @@ def test_market_overview(page: Page, base_url: str, settings: Settings) -> None:
     screenshot(page, "market-overview")
 
 
+def alert_ids_in_range(settings: Settings) -> set[str]:
+    """Episodes overlapping the 24 h before the newest window end (the API's rule)."""
+    end = datetime.fromisoformat(newest(settings))
+    start = (end - timedelta(hours=24)).isoformat(timespec="milliseconds")
+    with db(settings) as conn:
+        rows = conn.execute(
+            "SELECT alert_id FROM alerts WHERE opened_at < ? "
+            "AND (closed_at IS NULL OR last_window_start >= ?)",
+            (end.isoformat(timespec="milliseconds"), start),
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
 def test_anomaly_alerts_live_row(page: Page, base_url: str, settings: Settings) -> None:
-    total, _, _ = last_day_counts(settings)
+    episodes = alert_ids_in_range(settings)
+    assert episodes, "the simulated day opens alert episodes"
     open_dashboard(page, f"{base_url}/alerts")
-    assert page.locator("#alert-table tbody tr").count() == min(50, total)
+    assert page.locator("#alert-table tbody tr[data-key]").count() == min(50, len(episodes))
     for chart in ("chart-per-hour", "chart-z-hist", "chart-top-symbols", "chart-by-asset"):
         chart_ready(page, chart)
     page.wait_for_selector("#live.on", timeout=5_000)
@@ -128,16 +147,48 @@ def test_anomaly_alerts_live_row(page: Page, base_url: str, settings: Settings) 
         "bitcoin", AssetType.CRYPTO, start, start + timedelta(minutes=5),
         AnomalyType.VOLUME_SURGE, 99.0, 3.0, 2.0, 48.0, Severity.HIGH, DETECTED_LIVE,
     )  # fmt: skip
+    episode = {
+        "alert_id": "e2e-live", "symbol": "bitcoin", "asset_type": "crypto", "kind": "market",
+        "opened_at": start, "last_window_start": start, "closed_at": None,
+        "peak_severity": "high", "peak_abs_z": 48.0, "features": "volume_surge",
+        "direction": "volume_surge:up", "window_count": 1, "market_event_id": None,
+        "summary": "bitcoin volume 33x its usual level",
+    }  # fmt: skip
     store = SqlStore(settings.database_url)
-    store.write([], [fresh])
+    store.upsert(alerts, [episode])
+    store.write([], [fresh])  # the live stream announces the anomaly; the table reloads
     store.close()
-    key = f"bitcoin|{start.strftime('%Y-%m-%dT%H:%M:%SZ')}|volume_surge"
-    row = page.wait_for_selector(f'#alert-table tr[data-key="{key}"]', timeout=5_000)
+    row = page.wait_for_selector('#alert-table tr[data-key="e2e-live"]', timeout=5_000)
     assert row is not None
-    assert "+48.00" in row.inner_text()
-    assert "high" in (row.get_attribute("class") or "")
+    assert "48.00" in row.inner_text() and "33x its usual level" in row.inner_text()
+    assert "sev-high" in (row.get_attribute("class") or "")
     page.wait_for_timeout(2_500)  # the panels refresh after a live alert
     screenshot(page, "anomaly-alerts")
+
+
+def test_an_episode_expands_into_its_windows(page: Page, base_url: str, settings: Settings):
+    with db(settings) as conn:
+        alert_id, symbol, opened, last = conn.execute(
+            "SELECT alert_id, symbol, opened_at, last_window_start FROM alerts "
+            "WHERE kind = 'market' AND window_count > 1 ORDER BY opened_at DESC LIMIT 1"
+        ).fetchone()
+        expected = [
+            f"{datetime.fromisoformat(r[0]):%Y-%m-%dT%H:%M:%SZ}"
+            for r in conn.execute(
+                "SELECT window_start FROM clean_market_data WHERE symbol = ? "
+                "AND window_start >= ? AND window_start <= ? ORDER BY window_start",
+                (symbol, opened, last),
+            )
+        ]
+    open_dashboard(page, f"{base_url}/alerts?range=all&symbol={symbol}")
+    page.click(f'#alert-table tr[data-key="{alert_id}"]')
+    windows = page.wait_for_selector(f'#alert-table tr.windows[data-alert="{alert_id}"]')
+    assert windows is not None
+    shown = page.eval_on_selector_all(
+        f'tr.windows[data-alert="{alert_id}"] tr[data-window]',
+        "(rows) => rows.map((r) => r.dataset.window)",
+    )
+    assert shown == expected and len(shown) >= 2
 
 
 def test_volatility_trends(page: Page, base_url: str, settings: Settings) -> None:
@@ -216,15 +267,7 @@ def test_percent_axes_carry_their_unit(page: Page, base_url: str):
 
 
 def test_every_alert_in_range_is_in_the_table(page: Page, base_url: str, settings: Settings):
-    expected = {
-        f"{symbol}|{datetime.fromisoformat(str(start)):%Y-%m-%dT%H:%M:%SZ}|{kind}"
-        for symbol, start, kind in rows_24h(
-            settings,
-            "SELECT symbol, window_start, anomaly_type FROM market_anomalies "
-            "WHERE window_start >= ?",
-        )
-    }
-    assert len(expected) > 50  # more than one page
+    expected = alert_ids_in_range(settings)
     open_dashboard(page, f"{base_url}/alerts")
     shown: list[str] = []
     while True:

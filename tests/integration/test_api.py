@@ -346,3 +346,88 @@ def test_health_is_degraded_when_a_check_fails(settings: Settings) -> None:
     assert health.status_code == 200
     assert health.json()["status"] == "degraded"
     assert health.json()["checks"]["failing"] == failing
+
+
+def alert_row(
+    alert_id: str, symbol: str, kind: str, opened: str, last: str, closed: str | None, z: float
+) -> dict[str, object]:
+    asset = "crypto" if symbol == "bitcoin" else "stock"
+    kinds = ["price_spike", "volatility_burst"] if symbol == "AAPL" else ["volume_surge"]
+    return {
+        "alert_id": alert_id,
+        "symbol": symbol,
+        "asset_type": asset,
+        "kind": kind,
+        "opened_at": at(opened),
+        "last_window_start": at(last),
+        "closed_at": None if closed is None else at(closed),
+        "peak_severity": None if kind == "data_fault" else "high" if z > 5 else "low",
+        "peak_abs_z": z,
+        "features": ",".join(kinds),
+        "direction": ",".join(f"{k}:up" for k in kinds),
+        "window_count": 3 if symbol == "AAPL" else 1,
+        "market_event_id": None,
+        "summary": f"{symbol} {kind} from {opened}",
+    }
+
+
+ALERTS = [
+    alert_row("a1", "AAPL", "market", "10:05", "11:00", "11:35", 6.0),
+    alert_row("a2", "bitcoin", "market", "11:55", "11:55", None, 3.2),
+    alert_row("a3", "bitcoin", "data_fault", "10:00", "10:00", "10:35", 5.5),
+]
+
+
+@pytest.fixture
+def alerts_client(client: TestClient, settings: Settings) -> TestClient:
+    from tickwatch.store.alert_rows import alerts
+
+    store = SqlStore(settings.database_url)
+    store.upsert(alerts, ALERTS)
+    store.close()
+    return client
+
+
+def ids(page: object) -> list[str]:
+    return [a["alert_id"] for a in page["items"]]  # type: ignore[index]
+
+
+def test_alerts_are_episodes_newest_first_and_filtered(alerts_client: TestClient) -> None:
+    every = get(alerts_client, "/api/alerts", range="all")
+    assert (ids(every), every["total"]) == (["a2", "a1", "a3"], 3)  # type: ignore[index]
+    a1 = every["items"][1]  # type: ignore[index]
+    assert a1["features"] == ["price_spike", "volatility_burst"]
+    assert a1["direction"] == {"price_spike": "up", "volatility_burst": "up"}
+    assert a1["closed_at"] == "2024-03-04T11:35:00Z" and a1["summary"] == "AAPL market from 10:05"
+    assert ids(get(alerts_client, "/api/alerts", range="all", kind="market")) == ["a2", "a1"]
+    assert ids(get(alerts_client, "/api/alerts", range="all", open="true")) == ["a2"]
+    # [11:00, 12:00): a1's last window is 11:00; a3 closed after its 10:00 window
+    assert ids(get(alerts_client, "/api/alerts", range="1h")) == ["a2", "a1"]
+    assert ids(get(alerts_client, "/api/alerts", range="all", symbol="AAPL")) == ["a1"]
+
+
+def test_alerts_page_by_cursor(alerts_client: TestClient) -> None:
+    seen, cursor = [], None
+    while True:
+        params: dict[str, object] = {"range": "all", "limit": 1}
+        if cursor:
+            params["cursor"] = cursor
+        page = get(alerts_client, "/api/alerts", **params)
+        seen += ids(page)
+        if not (cursor := page["next_cursor"]):  # type: ignore[index]
+            break
+    assert seen == ["a2", "a1", "a3"]
+    assert alerts_client.get("/api/alerts", params={"limit": 501}).status_code == 422
+
+
+def test_alert_windows_are_the_episode_windows_with_their_anomalies(
+    alerts_client: TestClient,
+) -> None:
+    rows = get(alerts_client, "/api/alerts/a1/windows")
+    assert [(w["window_start"][11:16], w["anomalies"]) for w in rows] == [  # type: ignore[union-attr]
+        ("10:05", ["price_spike"]),
+        ("11:00", ["price_spike", "volatility_burst"]),
+    ]
+    assert rows[1]["price_return_pct"] == pytest.approx(-3 / 102 * 100)  # type: ignore[index]
+    missing = alerts_client.get("/api/alerts/nope/windows")
+    assert missing.status_code == 404 and "/api/alerts" in missing.text

@@ -16,10 +16,11 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -34,6 +35,7 @@ from tickwatch.config import Settings
 from tickwatch.errors import ConfigError
 from tickwatch.model import AnomalyType, Severity
 from tickwatch.ops.checks import worst
+from tickwatch.web.alerts import AlertPage, EpisodeWindow, alert_page, episode_windows
 from tickwatch.web.docs import add_docs
 from tickwatch.web.guard import SecurityHeaders, SendTimeout, allowed_hosts
 from tickwatch.web.health import ActingCheck, Checks, health_report
@@ -197,6 +199,43 @@ def create_app(
             return reader.windows(span, symbol, limit, cursor)
         except BadCursor as exc:
             raise HTTPException(422, str(exc)) from None
+
+    @app.get("/api/alerts", response_model=AlertPage, tags=["api"])
+    def alert_list(
+        span: SpanDep,
+        symbol: Symbols = [],  # noqa: B006
+        kind: Annotated[list[Literal["market", "data_fault"]], Query()] = [],  # noqa: B006
+        severity: Annotated[list[Severity], Query(description="peak severity")] = [],  # noqa: B006
+        open_only: Annotated[bool, Query(alias="open", description="only open episodes")] = False,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: Cursor = None,
+    ) -> AlertPage:
+        """Alert episodes overlapping the range, newest opening first: one row per episode
+        with its summary. Page with `cursor` (the previous page's `next_cursor`)."""
+        try:
+            return alert_page(
+                store.engine,
+                span,
+                symbol,
+                kind,
+                [s.value for s in severity],
+                open_only,
+                limit,
+                cursor,
+            )
+        except BadCursor as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.get("/api/alerts/{alert_id}/windows", response_model=list[EpisodeWindow], tags=["api"])
+    def alert_windows(
+        alert_id: Annotated[str, PathParam(max_length=64)],
+    ) -> list[EpisodeWindow]:
+        """The windows of one episode, oldest first, with z-scores and per-window anomalies
+        (at most 1000)."""
+        found = episode_windows(store.engine, alert_id)
+        if found is None:
+            raise HTTPException(404, f"no alert {alert_id!r}: take ids from /api/alerts")
+        return found
 
     @app.get("/api/prices/latest", response_model=list[LatestPrice], tags=["api"])
     def latest_prices(span: SpanDep) -> list[LatestPrice]:

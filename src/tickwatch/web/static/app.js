@@ -331,45 +331,77 @@ function renderMultiples(windows, anomalies) {
 function selectedSeverities() {
   return [...document.querySelectorAll("#alert-filters input:checked")].map((i) => i.value);
 }
+// One row per alert episode (the `alerts` table), newest opening first; a click shows its windows.
 async function loadAlertTable() {
   const sev = selectedSeverities();
   const cursor = state.cursors[state.cursors.length - 1];
-  const page = await api("/api/anomalies", Object.assign({ limit: PAGE, cursor, severity: sev.length === 3 ? [] : sev }, symbolParams()));
+  const page = await api("/api/alerts", Object.assign({ limit: PAGE, cursor, severity: sev.length === 3 ? [] : sev }, symbolParams()));
+  const before = new Set(state.rows.map((a) => a.alert_id));
+  const fresh = state.rows.length ? new Set(page.items.map((a) => a.alert_id).filter((id) => !before.has(id))) : new Set();
   state.total = page.total;
   state.rows = page.items;
   state.next = page.next_cursor;
-  renderAlertTable(new Set());
+  renderAlertTable(fresh);
 }
-function alertKey(a) { return `${a.symbol}|${a.window_start}|${a.anomaly_type}`; }
+const FEATURE_LABEL = { price_return_pct: "return", volume: "volume", volatility: "volatility" };
+function features(a) {
+  return a.features.map((f) => `${FEATURE_LABEL[f] || TYPE_LABEL[f] || f}${a.direction[f] === "down" ? " ▼" : a.direction[f] === "up" ? " ▲" : ""}`).join(", ");
+}
+function fmtZ(z) { return z === null || z === undefined ? "–" : (z >= 0 ? "+" : "") + z.toFixed(2); }
 function renderAlertTable(fresh) {
   const body = $("alert-table").querySelector("tbody");
   body.replaceChildren();
   if (!state.rows.length) {
-    const tr = el("tr"); const td = el("td", "empty", "No anomalies in this range"); td.colSpan = 9; tr.appendChild(td); body.appendChild(tr);
+    const tr = el("tr"); const td = el("td", "empty", "No alert episodes in this range"); td.colSpan = 9; tr.appendChild(td); body.appendChild(tr);
   }
   state.rows.forEach((a) => {
-    const tr = el("tr", `sev-${a.severity}` + (fresh.has(alertKey(a)) ? " fresh" : ""));
-    tr.dataset.key = alertKey(a);
-    tr.appendChild(el("td", null, fmtTime(a.window_start)));
+    const sev = a.peak_severity || "none";
+    const tr = el("tr", `episode sev-${sev}` + (fresh.has(a.alert_id) ? " fresh" : ""));
+    tr.dataset.key = a.alert_id;
+    tr.appendChild(el("td", null, fmtTime(a.opened_at)));
     const sym = el("td"); sym.appendChild(el("b", null, a.symbol)); tr.appendChild(sym);
     tr.appendChild(el("td", null, a.asset_type));
-    tr.appendChild(el("td", null, TYPE_LABEL[a.anomaly_type] || a.anomaly_type));
-    const sv = el("td"); sv.appendChild(el("span", `pill ${a.severity}`, a.severity)); tr.appendChild(sv);
-    tr.appendChild(el("td", "num", a.anomaly_type === "price_spike" ? pct(a.value) : fmtNum(a.value, 3)));
-    tr.appendChild(el("td", "num", `${fmtNum(a.mean, 3)} ± ${fmtNum(a.std, 3)}`));
-    const z = el("td", "num", (a.z_score >= 0 ? "+" : "") + a.z_score.toFixed(2));
-    z.style.color = SEV[a.severity];
-    z.style.fontWeight = "700";
+    tr.appendChild(el("td", null, a.kind === "data_fault" ? "data fault" : "market"));
+    const sv = el("td"); sv.appendChild(el("span", `pill ${sev}`, a.peak_severity || "fault")); tr.appendChild(sv);
+    tr.appendChild(el("td", null, features(a)));
+    const z = el("td", "num", `${a.peak_abs_z.toFixed(2)}`);
+    if (SEV[sev]) { z.style.color = SEV[sev]; z.style.fontWeight = "700"; }
     tr.appendChild(z);
-    tr.appendChild(el("td", null, fmtTime(a.detected_at)));
+    tr.appendChild(el("td", "num", a.closed_at ? `${a.window_count} · closed` : `${a.window_count} · open`));
+    tr.appendChild(el("td", "summary", a.summary));
+    tr.addEventListener("click", () => toggleEpisode(tr, a));
     body.appendChild(tr);
   });
-  $("alert-count").textContent = `${state.total.toLocaleString("en-US")} in range`;
+  $("alert-count").textContent = `${state.total.toLocaleString("en-US")} episodes in range`;
   const first = (state.cursors.length - 1) * PAGE;
   const end = Math.min(first + state.rows.length, state.total);
   $("page-info").textContent = state.total ? `${first + 1}–${end} of ${state.total}` : "";
   $("prev").disabled = state.cursors.length === 1;
   $("next").disabled = !state.next;
+}
+async function toggleEpisode(tr, a) {
+  const open = tr.nextElementSibling;
+  if (open && open.classList.contains("windows")) { open.remove(); tr.classList.remove("expanded"); return; }
+  const windows = await fetch(`/api/alerts/${encodeURIComponent(a.alert_id)}/windows`).then((r) => r.json());
+  const row = el("tr", "windows");
+  row.dataset.alert = a.alert_id;
+  const td = el("td"); td.colSpan = 9;
+  const table = el("table", "episode-windows");
+  const head = el("tr");
+  ["Window (UTC)", "Close", "Return", "Volume", "Volatility", "z return", "z volume", "z volatility", "Anomalies"].forEach((h) => head.appendChild(el("th", null, h)));
+  table.appendChild(head);
+  windows.forEach((w) => {
+    const r = el("tr");
+    r.dataset.window = w.window_start;
+    [fmtTime(w.window_start), fmtPrice(w.close), pct(w.price_return_pct), fmtNum(w.volume), fmtNum(w.volatility, 4),
+      fmtZ(w.price_return_pct_z), fmtZ(w.volume_z), fmtZ(w.volatility_z), w.anomalies.map((k) => TYPE_LABEL[k] || k).join(", ") || "–"]
+      .forEach((text, i) => r.appendChild(el("td", i > 0 && i < 8 ? "num" : null, text)));
+    table.appendChild(r);
+  });
+  td.appendChild(table);
+  row.appendChild(td);
+  tr.after(row);
+  tr.classList.add("expanded");
 }
 async function loadAlerts() {
   const [summary] = await Promise.all([api("/api/summary", symbolParams()), loadAlertTable()]);
@@ -523,12 +555,7 @@ function connectStream() {
   source.addEventListener("anomaly", (ev) => {
     const a = JSON.parse(ev.data);
     if (state.symbol && a.symbol !== state.symbol) return;
-    if (state.dash === "alerts" && state.cursors.length === 1 && selectedSeverities().includes(a.severity)) {
-      const key = alertKey(a);
-      state.rows = [a, ...state.rows.filter((r) => alertKey(r) !== key)].slice(0, PAGE);
-      state.total += 1;
-      renderAlertTable(new Set([key]));
-    }
+    // a new anomaly may open or grow an episode: reload the table and charts shortly
     scheduleRefresh();
   });
 }
