@@ -469,23 +469,46 @@ def simulate(
 
 @app.command()
 def evaluate(
-    paths: Annotated[list[Path], typer.Argument(help="JSON Lines, CSV or Parquet tick files")],
-    labels: Annotated[Path, typer.Option(help="Labelled anomalies, CSV symbol,start,end[,type]")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="JSON Lines, CSV or Parquet tick files")
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="Labelled anomalies, CSV symbol,start,end[,type]")
+    ] = None,
+    nab_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--nab",
+            help="A Numenta Anomaly Benchmark directory (data/<category>/*.csv and "
+            "labels/combined_windows.json): NAB's standard-profile score of the alerts",
+        ),
+    ] = None,
     detector: Annotated[
         str | None, typer.Option(help="zscore, robust or seasonal [env DETECTOR]")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
 ) -> None:
-    """Replay labelled ticks through the engine; precision, recall, F1 and delay per type.
+    """Replay labelled data through the pipeline and score its anomalies and alerts.
 
-    Nothing is written: windows and alerts go to an in-memory store. An alert is a true
-    positive when its window starts inside a labelled range of its symbol (docs/DETECTION.md).
+    With tick files and --labels: precision, recall, F1 and delay of the per-window anomalies
+    per type, then of the alert episodes, and alerts per symbol-day. With --nab DIR: each NAB
+    file replayed on its own and NAB's standard-profile score of the alerts (0 = no
+    detections, 100 = perfect), overall and per category. Nothing is written: everything goes
+    to an in-memory store (docs/DETECTION.md).
     """
     from tickwatch import evaluate as evaluation
-    from tickwatch.sources.replay import ReplaySource
 
     settings = _settings(detector=detector)
     logging.getLogger("tickwatch.processor").setLevel(logging.WARNING)
+    logging.getLogger("tickwatch.alerting").setLevel(logging.WARNING)
+    if nab_dir is not None:
+        _evaluate_nab(nab_dir, settings, as_json)
+        return
+    if not paths or labels is None:
+        console.print("[red]error:[/] give tick files and --labels FILE, or --nab DIR")
+        raise typer.Exit(2)
+    from tickwatch.sources.replay import ReplaySource
+
     try:
         ranges = evaluation.read_labels(labels)
         source = ReplaySource(paths)
@@ -496,10 +519,10 @@ def evaluate(
     if as_json:
         out.print_json(orjson.dumps(result.as_dict()).decode())
         return
-    table = Table(title=f"Detection quality: {result.detector} ({result.windows:,} windows)")
-    for column in ("type", "labels", "detected", "alerts", "true", "other type"):
+    table = Table(title=f"Anomalies per window: {result.detector} ({result.windows:,} windows)")
+    for column in ("type", "labels", "found", "anomalies", "true", "other type"):
         table.add_column(column, justify="left" if column == "type" else "right")
-    for column in ("precision", "recall", "F1", "delay (windows)"):
+    for column in ("precision", "recall", "F1", "delay"):
         table.add_column(column, justify="right")
     for m in result.metrics:
         delay = "-" if m.mean_delay is None else f"{m.mean_delay:.2f}"
@@ -508,8 +531,48 @@ def evaluate(
             f"{m.cross:,}", f"{m.precision:.3f}", f"{m.recall:.3f}", f"{m.f1:.3f}", delay,
         )  # fmt: skip
     out.print(table)
+    a = result.alerts
+    out.print(
+        f"Alerts: {a.alerts:,} ({a.per_symbol_day:.2f} per symbol-day), {a.true_alerts:,} on a "
+        f"label; labels found {a.detected:,} of {a.labels:,}; precision {a.precision:.3f}, "
+        f"recall {a.recall:.3f}, F1 {a.f1:.3f}; data faults {a.faults:,}"
+    )
     if result.rejected:
         console.print(f"[yellow]{result.rejected:,} records rejected or late (not scored)[/]")
+
+
+def _evaluate_nab(directory: Path, settings: Settings, as_json: bool) -> None:
+    from rich.progress import Progress
+
+    from tickwatch import evaluate as evaluation
+    from tickwatch import nab
+
+    try:
+        total = len(nab.load(directory))
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("NAB files", total=total)
+            result = evaluation.evaluate_nab(
+                directory, settings, lambda _name: progress.advance(task)
+            )
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        out.print_json(orjson.dumps(result.as_dict()).decode())
+        return
+    table = Table(title=f"NAB standard profile: {len(result.files)} files")
+    for column in ("category", "score"):
+        table.add_column(column, justify="left" if column == "category" else "right")
+    for category, score in result.categories().items():
+        table.add_row(category, f"{score:.1f}")
+    table.add_row("[b]all files[/]", f"[b]{result.score:.1f}[/]")
+    out.print(table)
+    windows = sum(f.windows for f in result.files)
+    found = sum(f.detected for f in result.files)
+    out.print(
+        f"{found} of {windows} labelled windows found; {result.alerts:,} alerts "
+        "(null detector 0, perfect 100)"
+    )
 
 
 @app.command()

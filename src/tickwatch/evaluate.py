@@ -28,18 +28,25 @@ from __future__ import annotations
 import csv
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import select
+
+from tickwatch import nab
 from tickwatch.config import Settings
+from tickwatch.engine.episodes import MARKET
 from tickwatch.errors import InvalidTick, SourceError
 from tickwatch.model import Anomaly, AnomalyType
 from tickwatch.normalize import parse_time
 from tickwatch.processor import Processor
 from tickwatch.sources import Record
 from tickwatch.store import SqlStore
+from tickwatch.store.alert_rows import alerts as alerts_table
+from tickwatch.store.sql import clean_market_data
 
 log = logging.getLogger(__name__)
 
@@ -177,11 +184,67 @@ def score_alerts(
 
 
 @dataclass(frozen=True, slots=True)
+class AlertMetrics:
+    """Scores of the alert episodes (kind `market`): an alert matches a label of its symbol
+    when its span [opened_at, last_window_start + window) overlaps the label's range."""
+
+    labels: int
+    detected: int
+    alerts: int
+    true_alerts: int
+    faults: int
+    symbol_days: int
+    precision: float
+    recall: float
+    f1: float
+
+    @property
+    def per_symbol_day(self) -> float:
+        return self.alerts / self.symbol_days if self.symbol_days else 0.0
+
+
+def score_episodes(
+    alerts: Sequence[dict[str, Any]],
+    labels: Sequence[LabelRange],
+    window: timedelta,
+    symbol_days: int,
+) -> AlertMetrics:
+    market = [a for a in alerts if a["kind"] == MARKET]
+    by_symbol: dict[str, list[LabelRange]] = {}
+    for label in labels:
+        by_symbol.setdefault(label.symbol, []).append(label)
+    found: set[LabelRange] = set()
+    true_alerts = 0
+    for alert in market:
+        hits = [
+            label
+            for label in by_symbol.get(str(alert["symbol"]), ())
+            if alert["opened_at"] < label.end and alert["last_window_start"] + window > label.start
+        ]
+        found.update(hits)
+        true_alerts += bool(hits)
+    precision = true_alerts / len(market) if market else 0.0
+    recall = len(found) / len(labels) if labels else 0.0
+    return AlertMetrics(
+        labels=len(labels),
+        detected=len(found),
+        alerts=len(market),
+        true_alerts=true_alerts,
+        faults=len(alerts) - len(market),
+        symbol_days=symbol_days,
+        precision=precision,
+        recall=recall,
+        f1=f1_score(precision, recall),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Evaluation:
     detector: str
     windows: int
     rejected: int
     metrics: list[Metrics]
+    alerts: AlertMetrics
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -189,33 +252,113 @@ class Evaluation:
             "windows": self.windows,
             "rejected": self.rejected,
             "metrics": {m.name: asdict(m) for m in self.metrics},
+            "alerts": {**asdict(self.alerts), "per_symbol_day": self.alerts.per_symbol_day},
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """What one replay through the pipeline left in its (in-memory) store."""
+
+    anomalies: list[Anomaly]
+    alerts: list[dict[str, Any]]
+    windows: int
+    rejected: int
+    symbol_days: int
+
+
+def replay(batches: Iterable[Sequence[Record]], settings: Settings) -> Replayed:
+    """Replay record batches through a Processor (in-memory store, no lake)."""
+    store = SqlStore("sqlite://")
+    processor = Processor(settings, store, lake=None)
+    anomalies: list[Anomaly] = []
+    try:
+        for batch in batches:
+            anomalies.extend(processor.handle(batch).anomalies)
+        anomalies.extend(processor.finish().anomalies)
+        with store.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(select(alerts_table))]
+            days = conn.execute(
+                select(clean_market_data.c.symbol, clean_market_data.c.window_start)
+            ).all()
+    finally:
+        store.close()
+    counters = processor.counters
+    return Replayed(
+        anomalies=anomalies,
+        alerts=sorted(rows, key=lambda r: (r["opened_at"], r["symbol"])),
+        windows=counters.windows,
+        rejected=counters.rejected + counters.late,
+        symbol_days=len({(symbol, start.date()) for symbol, start in days}),
+    )
 
 
 def evaluate(
     batches: Iterable[Sequence[Record]], labels: Sequence[LabelRange], settings: Settings
 ) -> Evaluation:
-    """Replay record batches through a Processor (in-memory store, no lake) and score it."""
-    store = SqlStore("sqlite://")
-    processor = Processor(settings, store, lake=None)
-    alerts: list[Anomaly] = []
-    try:
-        for batch in batches:
-            alerts.extend(processor.handle(batch).anomalies)
-        alerts.extend(processor.finish().anomalies)
-    finally:
-        store.close()
-    counters = processor.counters
+    """Replay record batches through the pipeline and score its anomalies and alerts."""
+    result = replay(batches, settings)
     log.info(
-        "evaluated %s: %d windows, %d alerts, %d labels",
+        "evaluated %s: %d windows, %d anomalies, %d alerts, %d labels",
         settings.detector,
-        counters.windows,
-        len(alerts),
+        result.windows,
+        len(result.anomalies),
+        len(result.alerts),
         len(labels),
     )
     return Evaluation(
         detector=settings.detector,
-        windows=counters.windows,
-        rejected=counters.rejected + counters.late,
-        metrics=score_alerts(alerts, labels, settings.window),
+        windows=result.windows,
+        rejected=result.rejected,
+        metrics=score_alerts(result.anomalies, labels, settings.window),
+        alerts=score_episodes(result.alerts, labels, settings.window, result.symbol_days),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NabEvaluation:
+    """NAB's standard-profile score of the alerts (tickwatch.nab), overall and per category."""
+
+    files: list[nab.FileScore]
+    alerts: int
+    symbol_days: int
+
+    @property
+    def score(self) -> float:
+        return nab.normalized(self.files)
+
+    def categories(self) -> dict[str, float]:
+        groups: dict[str, list[nab.FileScore]] = {}
+        for file in self.files:
+            groups.setdefault(file.name.split("/", 1)[0], []).append(file)
+        return {name: nab.normalized(scores) for name, scores in sorted(groups.items())}
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "score": self.score,
+            "categories": self.categories(),
+            "alerts": self.alerts,
+            "alerts_per_symbol_day": self.alerts / self.symbol_days if self.symbol_days else 0,
+            "files": [{**asdict(f), "null": f.null, "perfect": f.perfect} for f in self.files],
+        }
+
+
+def evaluate_nab(
+    directory: Path,
+    settings: Settings,
+    progress: Callable[[str], object] | None = None,
+) -> NabEvaluation:
+    """Every labelled NAB file replayed on its own; detections are market alerts' openings."""
+    files: list[nab.FileScore] = []
+    alerts = symbol_days = 0
+    for series in nab.load(directory):
+        records = series.records()
+        batches = [records[i : i + 10_000] for i in range(0, len(records), 10_000)]
+        result = replay(batches, settings)
+        opened = [a["opened_at"] for a in result.alerts if a["kind"] == MARKET]
+        files.append(nab.score_file(series, opened))
+        alerts += len(opened)
+        symbol_days += result.symbol_days
+        if progress is not None:
+            progress(series.name)
+    return NabEvaluation(files, alerts, symbol_days)
