@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import groupby
+from itertools import groupby, tee
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
@@ -84,13 +84,26 @@ def _in_span(column: Any, span: Span) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def _relative(row: Any) -> float | None:
+    """Volatility as a percentage of the close (see module docstring)."""
+    if row.volatility is None or not row.close:
+        return None
+    return float(row.volatility / row.close * 100)
+
+
+def rolling(values: Iterable[float | None], size: int) -> Iterator[float | None]:
+    """Mean of the non-null values among the last `size` (this one included); None if none.
+
+    Streams: it holds `size` values, not the series."""
+    recent: deque[float | None] = deque(maxlen=size)
+    for value in values:
+        recent.append(value)
+        known = [v for v in recent if v is not None]
+        yield sum(known) / len(known) if known else None
+
+
 def rolling_mean(values: Sequence[float | None], size: int) -> list[float | None]:
-    """Mean of the non-null values among the last `size` (this one included); None if none."""
-    out: list[float | None] = []
-    for i in range(len(values)):
-        recent = [v for v in values[max(0, i - size + 1) : i + 1] if v is not None]
-        out.append(sum(recent) / len(recent) if recent else None)
-    return out
+    return list(rolling(values, size))
 
 
 def z_bins(z_scores: Sequence[float], limit: int = Z_BIN_LIMIT) -> list[ZBin]:
@@ -420,47 +433,49 @@ class Reader:
     def volatility(self, span: Span, symbols: Sequence[str] = ()) -> list[VolSeries]:
         """Rolling relative volatility per symbol (see module docstring), latest value too.
 
-        Rows are streamed one symbol at a time; a symbol with more than MAX_SERIES_POINTS
-        windows in the range keeps every k-th point (and always its latest), so the answer
-        stays bounded whatever the range.
+        Rows stream through `rolling`; a symbol with more than MAX_SERIES_POINTS windows in the
+        range keeps every k-th point (and always its latest), so neither the answer nor the
+        memory behind it grows with the range.
         """
         t = clean_market_data
         where = _in_span(t.c.window_start, span)
         if symbols:
             where.append(t.c.symbol.in_(symbols))
+        condition = and_(True, *where)
+        counting = (
+            select(t.c.symbol, func.max(t.c.asset_type), func.count())
+            .where(condition)
+            .group_by(t.c.symbol)
+        )
         query = (
             select(t.c.symbol, t.c.asset_type, t.c.window_start, t.c.volatility, t.c.close)
-            .where(and_(True, *where))
+            .where(condition)
             .order_by(t.c.symbol, t.c.window_start)
         )
         series: list[VolSeries] = []
         with self.engine.connect() as conn:
+            sizes = {symbol: (asset, int(n)) for symbol, asset, n in conn.execute(counting)}
             rows = conn.execution_options(yield_per=5000).execute(query)
-            for (symbol, asset), group in groupby(rows, key=lambda r: (r.symbol, r.asset_type)):
-                starts, relative = [], []
-                for r in group:
-                    starts.append(r.window_start)
-                    relative.append(
-                        r.volatility / r.close * 100
-                        if r.volatility is not None and r.close
-                        else None
-                    )
-                rolled = rolling_mean(relative, ROLLING_WINDOWS)
-                points = [
-                    VolPoint(window_start=at, value=v)
-                    for at, v in zip(starts, rolled, strict=True)
-                    if v is not None
-                ]
-                stride = math.ceil(len(points) / MAX_SERIES_POINTS) or 1
-                kept = points[::stride]
-                if points and kept[-1] is not points[-1]:
-                    kept.append(points[-1])
-                series.append(
-                    VolSeries(
-                        symbol=symbol,
-                        asset_type=asset,
-                        points=kept,
-                        latest=points[-1].value if points else None,
-                    )
-                )
+            for symbol, group in groupby(rows, key=lambda r: r.symbol):
+                asset, size = sizes.get(symbol, ("", 1))
+                stride = math.ceil(size / MAX_SERIES_POINTS)
+                one = VolSeries(symbol=symbol, asset_type=asset, points=[], latest=None)
+                skipped: VolPoint | None = None  # the newest point, while thinning left it out
+                ahead, behind = tee(group)  # read in lockstep: tee holds one row
+                rolled = rolling((_relative(r) for r in ahead), ROLLING_WINDOWS)
+                count = 0  # points so far (windows with a value)
+                for r, value in zip(behind, rolled, strict=True):
+                    if value is None:
+                        continue
+                    point = VolPoint(window_start=r.window_start, value=value)
+                    if count % stride == 0:
+                        one.points.append(point)
+                        skipped = None
+                    else:
+                        skipped = point
+                    count += 1
+                    one.latest = value
+                if skipped is not None:
+                    one.points.append(skipped)
+                series.append(one)
         return sorted(series, key=lambda s: (s.asset_type, s.symbol))
