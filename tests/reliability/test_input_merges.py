@@ -55,6 +55,33 @@ def test_headerless_csv_is_refused_instead_of_losing_its_first_row(ledger: Ledge
     assert "header line" in text and "source,asset_type,symbol,event_time,price,volume" in text
 
 
+def test_csv_naming_a_column_twice_is_refused(ledger: Ledger, tmp_path: Path):
+    path = tmp_path / "twice.csv"
+    path.write_text("source,asset_type,symbol,event_time,price,price\n"
+                    "file,stock,AAPL,2024-03-04T14:30:10Z,100,1\n")  # fmt: skip
+    result = replay(tmp_path / "out", path)
+    found = outcome(result, tmp_path / "out")
+    ledger.record(AREA, "CSV header naming a column twice", 1, "exit 2, 0 windows, 0 dead letters",
+                  found)  # fmt: skip
+    assert "names price more than once" in refused(result, "twice.csv")
+
+
+def test_json_lines_joined_with_byte_order_marks_lose_no_line(ledger: Ledger, tmp_path: Path):
+    halves = [valid_rows(windows=12)[:12], valid_rows(windows=12)[12:]]
+    joined = b"".join(
+        b"\xef\xbb\xbf" + write_jsonl(tmp_path / f"{i}.jsonl", half).read_bytes()
+        for i, half in enumerate(halves)
+    )
+    (tmp_path / "joined.jsonl").write_bytes(joined)
+    summary(replay(tmp_path / "a", write_jsonl(tmp_path / "plain.jsonl", valid_rows(windows=12))))
+    result = replay(tmp_path / "b", tmp_path / "joined.jsonl")
+    case = "JSON Lines files joined, each with a byte order mark"
+    found = outcome(result, tmp_path / "b")
+    ledger.record(AREA, case, 2, "exit 0, 12 windows, 0 dead letters", found)
+    assert summary(result)["accepted"] == 24
+    assert rows(tmp_path / "b", WINDOWS) == rows(tmp_path / "a", WINDOWS)
+
+
 def test_csv_with_a_byte_order_mark_gives_the_rows_of_the_same_file_without(
     ledger: Ledger, tmp_path: Path
 ):

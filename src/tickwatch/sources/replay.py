@@ -10,13 +10,15 @@ half-runs:
 - file level (`check_file`, before any record is read): a missing, unreadable, compressed or
   unknown kind of file, a Parquet file without a readable footer (empty, truncated, not
   Parquet), a CSV that is not UTF-8 (guessing an encoding would merge distinct symbols into one
-  replacement character) or whose first line is not a header. `SourceError` names the file.
+  replacement character) or whose first line is not a header (or names a column twice).
+  `SourceError` names the file.
 - record level: whatever a reader cannot represent (a CSV line over the csv module's field
   limit, a Parquet timestamp past year 9999 or with nanoseconds, a Parquet row group that does
   not decode) becomes a `normalize.UnreadableRecord` or `normalize.Unreadable` value, rejected
   with the reader's reason and kept as a dead letter; the rest of the file goes through.
 
-A UTF-8 byte order mark at the start of a file is skipped by every reader (the fast lane too).
+A UTF-8 byte order mark at the start of a file, or of a JSON line (files joined with `cat`), is
+skipped by every reader, the fast lane too.
 """
 
 from __future__ import annotations
@@ -42,9 +44,10 @@ BATCH = 5000
 BOM = codecs.BOM_UTF8
 KINDS = {".jsonl": "json", ".ndjson": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 # the columns of the replay format: a CSV whose first line names none of them has no header
-COLUMNS = frozenset(
-    ("source", "asset_type", "symbol", "event_time", "ingest_time", "price", "volume")
-) | {"open", "high", "low", "close"}
+COLUMNS = frozenset({
+    "source", "asset_type", "symbol", "event_time", "ingest_time", "price", "volume",
+    "open", "high", "low", "close",
+})  # fmt: skip
 _COMPRESSED = {
     b"\x1f\x8b": "gzip",
     b"BZh": "bzip2",
@@ -133,12 +136,16 @@ def _check_csv(path: Path) -> None:
             first = next(csv.reader(handle), [])
         except csv.Error as exc:
             raise SourceError(f"{path}: the header line cannot be read ({exc})") from None
-    if first and not COLUMNS.intersection(name.strip() for name in first):
+    names = [name.strip() for name in first]
+    if first and not COLUMNS.intersection(names):
         shown = ",".join(first)[:80]
         raise SourceError(
             f"{path}: the first line ({shown!r}) names no column; a CSV needs a header line "
             "such as `source,asset_type,symbol,event_time,price,volume`"
         )
+    twice = sorted({name for name in names if name in COLUMNS and names.count(name) > 1})
+    if twice:
+        raise SourceError(f"{path}: the header names {', '.join(twice)} more than once")
 
 
 def read_records(path: Path) -> Iterator[Record]:
@@ -171,8 +178,12 @@ def without_bom(lines: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def json_records(lines: Iterable[bytes]) -> Iterator[Record]:
-    """One record per non-blank JSON line; a line that is not a JSON object stays bytes."""
+    """One record per non-blank JSON line; a line that is not a JSON object stays bytes.
+
+    A byte order mark opening a line is skipped (files joined with `cat` carry one per file).
+    """
     for line in lines:
+        line = line.removeprefix(BOM)
         if not line.strip():
             continue
         try:
