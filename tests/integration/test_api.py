@@ -431,3 +431,52 @@ def test_alert_windows_are_the_episode_windows_with_their_anomalies(
     assert rows[1]["price_return_pct"] == pytest.approx(-3 / 102 * 100)  # type: ignore[index]
     missing = alerts_client.get("/api/alerts/nope/windows")
     assert missing.status_code == 404 and "/api/alerts" in missing.text
+
+
+def test_stream_reconnect_with_last_event_id_misses_nothing(settings: Settings) -> None:
+    """Events carry ids; anomalies detected while a client was away are replayed first."""
+    server = WebServer(create_app(settings, poll_seconds=0.2), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert server.wait_started(10.0)
+
+    def spike(start: str, z: float, second: int) -> Anomaly:
+        begin = at(start)
+        return Anomaly(
+            "AAPL", AssetType.STOCK, begin, begin + timedelta(minutes=5), AnomalyType.PRICE_SPIKE,
+            z, 0.0, 1.0, z, Severity.HIGH, DETECTED + timedelta(seconds=second),
+        )  # fmt: skip
+
+    def write(*rows: Anomaly) -> None:
+        store = SqlStore(settings.database_url)
+        store.write([], list(rows))
+        store.close()
+
+    def events(headers: dict[str, str], wanted: int) -> list[tuple[str, dict[str, object]]]:
+        found: list[tuple[str, dict[str, object]]] = []
+        with httpx.stream("GET", f"{server.url}/api/stream", headers=headers, timeout=10) as r:
+            fields: dict[str, str] = {}
+            for line in r.iter_lines():
+                if line == ": connected" and not headers:
+                    write(spike("11:10", 7.0, 10))
+                elif line and not line.startswith(":"):
+                    name, _, value = line.partition(": ")
+                    fields[name] = value
+                elif not line and "data" in fields:  # a blank line ends an event
+                    found.append((fields.get("id", ""), orjson.loads(fields["data"])))
+                    fields = {}
+                    if len(found) == wanted:
+                        return found
+        return found
+
+    try:
+        [(first_id, first)] = events({}, 1)
+        write(spike("11:15", 8.0, 20), spike("11:20", 9.0, 30))  # while nobody listens
+        time.sleep(1.0)  # the live feed (polling every 0.2 s) moves past them meanwhile
+        replay = events({"Last-Event-ID": first_id}, 2)
+    finally:
+        server.stop()
+        thread.join(10)
+    assert first["z_score"] == 7.0 and first_id
+    assert [e["z_score"] for _, e in replay] == [8.0, 9.0]
+    assert all(ident and ident != first_id for ident, _ in replay)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, Response
@@ -39,9 +39,10 @@ from tickwatch.web.alerts import AlertPage, EpisodeWindow, alert_page, episode_w
 from tickwatch.web.docs import add_docs
 from tickwatch.web.guard import SecurityHeaders, SendTimeout, allowed_hosts
 from tickwatch.web.health import ActingCheck, Checks, health_report
-from tickwatch.web.live import Hub, follow_bus, poll_store
+from tickwatch.web.live import Hub, event_id, follow_bus, missed, poll_store
 from tickwatch.web.metrics import CONTENT_TYPE, PipelineCollector, registry_for, render
 from tickwatch.web.models import (
+    AnomalyOut,
     AnomalyPage,
     LatestPrice,
     Summary,
@@ -79,6 +80,12 @@ Symbols = Annotated[list[str], Query(alias="symbol", description="Repeat to sele
 Cursor = Annotated[
     str | None, Query(max_length=2048, description="next_cursor of the previous page")
 ]
+
+
+def anomaly_event(anomaly: AnomalyOut) -> ServerSentEvent:
+    return ServerSentEvent(
+        event="anomaly", id=event_id(anomaly), data=anomaly.model_dump(mode="json")
+    )
 
 
 def span_of(
@@ -253,18 +260,32 @@ def create_app(
         return reader.volatility(span, symbol)
 
     @app.get("/api/stream", response_class=EventSourceResponse, tags=["api"])
-    async def stream(request: Request) -> AsyncIterator[ServerSentEvent]:
-        """Server-sent events: `anomaly` with one anomaly as JSON, as soon as it is detected."""
-        queue = hub.subscribe()
+    async def stream(
+        request: Request,
+        last_event_id: Annotated[
+            str | None,
+            Header(max_length=512, description="sent by a reconnecting browser: resume after it"),
+        ] = None,
+    ) -> AsyncIterator[ServerSentEvent]:
+        """Server-sent events: `anomaly` with one anomaly as JSON, as soon as it is detected.
+        Each event has an id; reconnecting with `Last-Event-ID` first replays what was
+        detected since (at most 500)."""
+        queue = hub.subscribe()  # before the replay, so nothing falls in between
+        replayed: set[str] = set()
         try:
             yield ServerSentEvent(comment="connected", retry=2000)
+            if last_event_id:
+                for anomaly in await asyncio.to_thread(missed, reader, last_event_id):
+                    replayed.add(event_id(anomaly))
+                    yield anomaly_event(anomaly)
             while not await request.is_disconnected():
                 try:
                     anomaly = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
                 except TimeoutError:
                     yield ServerSentEvent(comment="heartbeat")
                     continue
-                yield ServerSentEvent(event="anomaly", data=anomaly.model_dump(mode="json"))
+                if event_id(anomaly) not in replayed:
+                    yield anomaly_event(anomaly)
         finally:
             hub.unsubscribe(queue)
 

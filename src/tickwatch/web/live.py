@@ -8,6 +8,10 @@ Two feeds fill the hub, chosen by how the app runs:
 
 Each client has a bounded queue; a client too slow to keep up loses its oldest events (it still
 sees them in the alert table on its next refresh) rather than holding memory or the engine back.
+
+Every event carries an id (its detection time and key, `event_id`). A browser reconnecting
+after a drop sends the last id it saw as `Last-Event-ID`, and `missed` finds what was detected
+after it in the store (at most REPLAY_LIMIT), so a reconnect loses no anomaly.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from datetime import datetime
 
 from tickwatch.bus import Bus
 from tickwatch.model import MARKET_ANOMALIES, Anomaly
+from tickwatch.web import paging
 from tickwatch.web.models import AnomalyOut
 from tickwatch.web.queries import Reader
 
 log = logging.getLogger(__name__)
 
 CLIENT_QUEUE = 1000
+REPLAY_LIMIT = 500
 Key = tuple[str, datetime, str]
 
 
@@ -66,6 +72,25 @@ class Hub:
     def publish_threadsafe(self, anomaly: AnomalyOut) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self.publish, anomaly)
+
+
+def event_id(anomaly: AnomalyOut) -> str:
+    """The stream id of an anomaly: its place in detection order, opaque to clients."""
+    a = anomaly
+    return paging.encode(
+        a.detected_at.isoformat(), a.symbol, a.window_start.isoformat(), a.anomaly_type
+    )
+
+
+def missed(reader: Reader, last_event_id: str) -> list[AnomalyOut]:
+    """Anomalies detected after the one `last_event_id` names, oldest first (none if the id is
+    not one of ours)."""
+    try:
+        after = tuple(paging.decode(last_event_id, (datetime, str, datetime, str)))
+    except paging.BadCursor:
+        return []
+    rows = reader.anomalies_detected_since(after[0], REPLAY_LIMIT)
+    return [a for a in rows if (a.detected_at, a.symbol, a.window_start, a.anomaly_type) > after]
 
 
 def to_out(anomaly: Anomaly) -> AnomalyOut:
