@@ -24,7 +24,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tickwatch.errors import TickwatchError
+from tickwatch.errors import SourceError, TickwatchError
 
 # Each command imports what it runs inside its body, so `tickwatch --help` (and a command that
 # needs no engine, web app or store) starts without loading pyarrow, SQLAlchemy, FastAPI or an
@@ -385,26 +385,33 @@ def replay(
     try:
         source = ReplaySource(paths, speed)
         store = SqlStore(settings.database_url)
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {exc}")
+    except TickwatchError as exc:  # the text may quote the file: never rich markup
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     _lock_data_dir(settings.data_dir, "replay")
     processor = Processor(settings, store, ParquetLake(settings.data_dir / "lake"))
     total = sum(count_records(p) for p in paths)
     stop = _graceful_stop()
-    with _progress(as_json) as progress:
-        task = progress.add_task("replaying", total=total)
-        if speed is None:  # the fast lane: validated columns, exact fallback per block
-            for block in replay_blocks(paths, processor.clock(), settings.max_clock_skew, stop):
-                if block.batch is not None:
-                    processor.handle_batch(block.batch)
-                else:
-                    processor.handle(block.records)
-                progress.advance(task, block.rows)
-        else:
-            for batch in source.batches(stop):
-                processor.handle(batch)
-                progress.advance(task, len(batch))
+    try:
+        with _progress(as_json) as progress:
+            task = progress.add_task("replaying", total=total)
+            if speed is None:  # the fast lane: validated columns, exact fallback per block
+                blocks = replay_blocks(paths, processor.clock(), settings.max_clock_skew, stop)
+                for block in blocks:
+                    if block.batch is not None:
+                        processor.handle_batch(block.batch)
+                    else:
+                        processor.handle(block.records)
+                    progress.advance(task, block.rows)
+            else:
+                for batch in source.batches(stop):
+                    processor.handle(batch)
+                    progress.advance(task, len(batch))
+    except SourceError as exc:  # a file failed after its check (changed, or an I/O error)
+        console.print(f"[red]error:[/] {escape(str(exc))}; the records before it are kept")
+        stopped = True
+    else:
+        stopped = False
     try:
         processor.finish()
     except TickwatchError as exc:  # rows could not be stored: never report success
@@ -412,6 +419,8 @@ def replay(
         raise typer.Exit(1) from None
     finally:
         store.close()
+    if stopped:
+        raise typer.Exit(2)
     summary = processor.counters
     if as_json:
         out.print_json(orjson.dumps(summary.as_dict()).decode())

@@ -305,3 +305,14 @@ def test_unreadable_file_is_refused_by_name_before_anything_is_stored(
     ledger.record(AREA, case, 1, "exit 2, 0 windows, 0 dead letters, file named", found)
     refused(result, name)
     assert rows(tmp_path / "out", WINDOWS) == []
+
+
+def test_an_error_quoting_the_file_shows_its_text_literally(ledger: Ledger, tmp_path: Path):
+    """A refusal quotes the file's first line; text like `[/x]` is not console markup."""
+    path = tmp_path / "markup.csv"
+    path.write_text("file,stock,[red]AAPL[/x],2024-03-04T14:30:10Z,100,1\n")
+    result = replay(tmp_path / "out", path)
+    found = outcome(result, tmp_path / "out")
+    ledger.record(AREA, "refusal quoting console markup from the file", 1,
+                  "exit 2, 0 windows, 0 dead letters", found)  # fmt: skip
+    assert "[red]AAPL[/x]" in refused(result, "markup.csv")
