@@ -239,6 +239,8 @@ function renderPrices(prices, windows) {
     card.appendChild(el("div", "px", fmtPrice(p.close)));
     const chg = p.change_pct;
     card.appendChild(el("div", "chg " + (chg >= 0 ? "up" : "down"), chg === null ? "–" : `${chg >= 0 ? "▲" : "▼"} ${Math.abs(chg).toFixed(2)}%`));
+    const asOf = new Date(ms(p.window_start) + state.meta.window_minutes * 60000).toISOString();
+    card.appendChild(el("div", "asof-card", `close as of ${fmtTime(asOf)} UTC`));
     const spark = el("div", "spark");
     card.appendChild(spark);
     card.addEventListener("click", () => focusSymbol(p.symbol));
@@ -273,7 +275,8 @@ function renderRanking(id, ranking, n) {
 function anomalyMarks(items) {
   return SEVERITIES.map((s) => ({
     name: s, type: "scatter", symbolSize: s === "high" ? 12 : 9, z: 5,
-    itemStyle: { color: SEV[s], borderColor: "#0b0f17", borderWidth: 1 },
+    // diamonds with a light rim: a low-severity mark must not pass for a green up-candle
+    symbol: "diamond", itemStyle: { color: SEV[s], borderColor: "#f8fafc", borderWidth: 1.2 },
     tooltip: { formatter: (p) => `${esc(p.data.a.symbol)} · ${esc(TYPE_LABEL[p.data.a.anomaly_type] || p.data.a.anomaly_type)}<br>${s.toUpperCase()} z=${p.data.a.z_score.toFixed(2)}<br>${esc(fmtTime(p.data.a.window_start))}` },
     data: items.filter((a) => a.severity === s).map((a) => ({ value: [ms(a.window_start), a.price], a })),
   }));
