@@ -128,7 +128,10 @@ class AlertStage:
         self.events = 0
 
     def observe(self, windows: Sequence[Window] | pa.Table) -> AlertOutput:
-        out = self.engine.process(bars_from_windows(windows))
+        return self.observe_bars(bars_from_windows(windows))
+
+    def observe_bars(self, bars: Sequence[Bar]) -> AlertOutput:
+        out = self.engine.process(sorted(bars, key=lambda b: b.window_start))
         self._emit(out)
         return out
 

@@ -709,6 +709,71 @@ def spark(
         raise typer.Exit(2) from None
 
 
+@app.command()
+def alerts(
+    kafka: Annotated[
+        str | None, typer.Option(help="Kafka bootstrap host:port [KAFKA_BOOTSTRAP_SERVERS]")
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL of the store [STORE_URL]")
+    ] = None,
+    topic_prefix: Annotated[str, typer.Option(help="Prefix of the Kafka topic names")] = "",
+    idle_seconds: Annotated[
+        float | None,
+        typer.Option(help="Stop after this many seconds without a new window (default: run)"),
+    ] = None,
+) -> None:
+    """Distributed alerts: judge the Spark job's windows (topic clean_market_data) into
+    alert episodes and market events, upserted into the store and published on market_alerts.
+
+    Same alerts as the embedded pipeline for the same windows (docs/DETECTION.md). Resumes
+    after a restart from the store's recent windows and the consumer group's offsets.
+    """
+    from tickwatch.alert_consumer import GROUP, consume, describe
+    from tickwatch.alerting import AlertStage, alert_engine
+    from tickwatch.extras import require
+    from tickwatch.store import SqlStore
+
+    settings = _settings(store_url=store, kafka_bootstrap_servers=kafka)
+    try:
+        require("kafka", "tickwatch alerts")
+        from tickwatch.bus.kafka import KafkaBus
+
+        sql = SqlStore(settings.database_url)
+        bus = KafkaBus(
+            settings.kafka_bootstrap_servers,
+            group=GROUP,
+            topic_prefix=topic_prefix,
+            partitions=settings.kafka_topic_partitions,
+        )
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    stage = AlertStage(alert_engine(settings), sql, lake=None, bus=bus)
+    stage.warm(sql.recent_windows(settings.alert_restore_windows))
+    stop = threading.Event()
+    console.print(
+        f"alerts: {settings.kafka_bootstrap_servers} clean_market_data → "
+        f"{sql.engine_url_masked} and market_alerts (Ctrl+C stops)"
+    )
+    try:
+        windows = consume(stage, bus, stop, idle_seconds=idle_seconds)
+    except KeyboardInterrupt:
+        windows = -1
+    finally:
+        bus.close()
+        sql.close()
+    if stage.held:
+        console.print(f"[red]error:[/] {stage.held} alert rows could not be stored")
+        raise typer.Exit(1)
+    summary = describe(stage)
+    read = "" if windows < 0 else f"{windows:,} windows read; "
+    console.print(
+        f"{read}{summary['opened']} alerts opened, {summary['market_events']} market events, "
+        f"{summary['faults']} data-fault updates"
+    )
+
+
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,

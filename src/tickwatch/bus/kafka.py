@@ -43,6 +43,7 @@ from tickwatch.model import (
     Tick,
 )
 from tickwatch.normalize import tick_to_record
+from tickwatch.store.alert_rows import MARKET_ALERTS
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ TOPICS = (
     TopicSpec(RAW_CRYPTO_TICKS, 7 * DAY_MS),
     TopicSpec(CLEAN_MARKET_DATA, 30 * DAY_MS),
     TopicSpec(MARKET_ANOMALIES, 90 * DAY_MS),
+    TopicSpec(MARKET_ALERTS, 90 * DAY_MS),
 )
 
 

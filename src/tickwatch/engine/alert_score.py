@@ -162,6 +162,7 @@ class SymbolScorer:
         self.config = config
         self.calendar = calendar
         self.ref: float | None = None
+        self.last: datetime | None = None  # newest window judged (the engine skips older)
         self.count = 0
         self.move = _Feature()
         self.volume = _Feature()

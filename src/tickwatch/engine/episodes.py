@@ -174,6 +174,9 @@ class AlertEngine:
             if scorer is None:
                 scorer = SymbolScorer(self.config, calendar_for(bar.asset_type))
                 self.scorers[key] = scorer
+            elif scorer.last is not None and bar.window_start <= scorer.last:
+                continue  # judged already (a re-delivered or restored window)
+            scorer.last = bar.window_start
             for verdict in scorer.judge(bar):
                 self._episode(verdict, out)
             self._progress(bar, out)
