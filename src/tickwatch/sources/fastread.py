@@ -168,21 +168,24 @@ def _jsonl_blocks(path: Path, now: datetime, max_skew: timedelta) -> Iterator[Bl
 def _json_block(data: bytes, now: datetime, max_skew: timedelta) -> Block:
     options = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
     table = None
-    if _plain(data):
-        with contextlib.suppress(pa.ArrowException):  # any doubt: the exact way decides
-            table = pj.read_json(io.BytesIO(data), parse_options=options)
+    with contextlib.suppress(pa.ArrowException):  # any doubt: the exact way decides
+        table = pj.read_json(io.BytesIO(data), parse_options=options)
     batch = None if table is None else to_batch(table, now, max_skew)
-    if batch is not None and table is not None and table.num_rows == data.count(b"\n"):
-        return Block(batch, [], table.num_rows)
+    if batch is not None and table is not None:
+        lines = data.count(b"\n")
+        if table.num_rows == lines and _plain(data, lines):
+            return Block(batch, [], table.num_rows)
     with io.BytesIO(data) as raw:
         records = list(json_records(raw))
     return Block(None, records, len(records))
 
 
-def _plain(data: bytes) -> bool:
-    """Whether orjson and pyarrow read these JSON lines alike: valid UTF-8 without a byte order
-    mark, no `NaN`/`Infinity` literal, no nesting (one `{` per line, no `[`). Conservative: a
-    block that fails goes the exact way, where orjson decides."""
+def _plain(data: bytes, lines: int) -> bool:
+    """Whether orjson reads these `lines` JSON lines as pyarrow did: no nesting (no `[`, one `{`
+    per line), valid UTF-8 without a byte order mark, no `NaN`/`Infinity` literal. Conservative:
+    a block that fails goes the exact way, where orjson decides."""
+    if b"[" in data or data.count(b"{") != lines:
+        return False
     if not data.isascii():
         if BOM in data:
             return False
@@ -190,9 +193,7 @@ def _plain(data: bytes) -> bool:
             data.decode("utf-8")
         except UnicodeDecodeError:
             return False
-    if b"NaN" in data or b"Infinity" in data or b"[" in data:
-        return False
-    return data.count(b"{") == data.count(b"\n")
+    return b"NaN" not in data and b"Infinity" not in data
 
 
 def to_batch(table: pa.Table, now: datetime, max_skew: timedelta) -> TickBatch | None:
