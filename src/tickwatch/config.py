@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     severity_high: float = Field(5.0, gt=0, description="|z| above this is high")
     allowed_lateness_minutes: float = Field(10, ge=0, description="watermark lag, minutes")
     max_clock_skew_seconds: float = Field(
-        300, ge=0, description="ticks stamped this far after their ingest time are rejected"
+        300, ge=0, description="times this far after the receiving clock are rejected"
     )
     detector: Literal["zscore", "robust", "seasonal"] = Field(
         "zscore", description="anomaly detector: zscore, robust (median/MAD) or seasonal"
