@@ -151,7 +151,7 @@ def test_anomaly_alerts_live_row(page: Page, base_url: str, settings: Settings) 
         "alert_id": "e2e-live", "symbol": "bitcoin", "asset_type": "crypto", "kind": "market",
         "opened_at": start, "last_window_start": start, "closed_at": None,
         "peak_severity": "high", "peak_abs_z": 48.0, "features": "volume_surge",
-        "direction": "volume_surge:up", "window_count": 1, "market_event_id": None,
+        "direction": "volume_surge:up", "window_count": 1, "market_event_id": "ev-e2e",
         "summary": "bitcoin volume 33x its usual level",
     }  # fmt: skip
     store = SqlStore(settings.database_url)
@@ -161,6 +161,7 @@ def test_anomaly_alerts_live_row(page: Page, base_url: str, settings: Settings) 
     row = page.wait_for_selector('#alert-table tr[data-key="e2e-live"]', timeout=5_000)
     assert row is not None
     assert "48.00" in row.inner_text() and "33x its usual level" in row.inner_text()
+    assert "market-wide" in row.inner_text().lower()  # it belongs to a market event
     assert "sev-high" in (row.get_attribute("class") or "")
     page.wait_for_timeout(2_500)  # the panels refresh after a live alert
     screenshot(page, "anomaly-alerts")

@@ -364,7 +364,9 @@ function renderAlertTable(fresh) {
     tr.appendChild(el("td", null, fmtTime(a.opened_at)));
     const sym = el("td"); sym.appendChild(el("b", null, a.symbol)); tr.appendChild(sym);
     tr.appendChild(el("td", null, a.asset_type));
-    tr.appendChild(el("td", null, a.kind === "data_fault" ? "data fault" : "market"));
+    const kind = el("td", null, a.kind === "data_fault" ? "data fault" : "market");
+    if (a.market_event_id) { kind.appendChild(el("span", "pill wide", "market-wide")); kind.title = "many symbols of this asset class alerted together"; }
+    tr.appendChild(kind);
     const sv = el("td"); sv.appendChild(el("span", `pill ${sev}`, a.peak_severity || "fault")); tr.appendChild(sv);
     tr.appendChild(el("td", null, features(a)));
     const z = el("td", "num", `${a.peak_abs_z.toFixed(2)}`);
