@@ -190,6 +190,16 @@ def test_an_episode_expands_into_its_windows(page: Page, base_url: str, settings
         "(rows) => rows.map((r) => r.dataset.window)",
     )
     assert shown == expected and len(shown) >= 2
+    # drill-down: the symbol an hour either side of the episode, its windows among the candles
+    page.click(f'tr.windows[data-alert="{alert_id}"] .drill a[data-dash="overview"]')
+    open_dashboard(page, page.url)
+    assert f"symbol={symbol}" in page.url and "start=" in page.url
+    candles = option(page, f"mini-{symbol}")["series"][0]["data"]
+    times = [five_min(c[0]) for c in candles]
+    begin = datetime.fromisoformat(opened) - timedelta(hours=1)
+    end = datetime.fromisoformat(last) + timedelta(minutes=65)
+    assert times and begin <= min(times) and max(times) < end
+    assert {datetime.fromisoformat(w) for w in shown} <= set(times)
 
 
 def test_volatility_trends(page: Page, base_url: str, settings: Settings) -> None:

@@ -36,6 +36,8 @@ const $ = (id) => document.getElementById(id);
 function api(path, params) {
   const q = new URLSearchParams();
   q.set("range", state.range);
+  if (state.start) q.set("start", state.start); // a fixed span (drill-down) wins over the range
+  if (state.end) q.set("end", state.end);
   for (const [k, v] of Object.entries(params || {})) {
     if (Array.isArray(v)) v.forEach((x) => q.append(k, x));
     else if (v !== undefined && v !== null && v !== "") q.set(k, v);
@@ -121,20 +123,25 @@ function readUrl() {
   const q = new URLSearchParams(location.search);
   state.range = q.get("range") || "24h";
   state.symbol = q.get("symbol") || "";
+  state.start = q.get("start") || "";
+  state.end = q.get("end") || "";
 }
 function writeUrl() {
   const q = new URLSearchParams();
   if (state.range !== "24h") q.set("range", state.range);
   if (state.symbol) q.set("symbol", state.symbol);
+  if (state.start) q.set("start", state.start);
+  if (state.end) q.set("end", state.end);
   const s = q.toString();
   history.replaceState(null, "", `/${state.dash}${s ? "?" + s : ""}`);
   document.querySelectorAll("#tabs a").forEach((a) => { a.href = `/${a.dataset.dash}${s ? "?" + s : ""}`; });
 }
 function setupControls() {
   document.querySelectorAll("#ranges button").forEach((b) => {
-    b.classList.toggle("active", b.dataset.range === state.range);
+    b.classList.toggle("active", !state.start && !state.end && b.dataset.range === state.range);
     b.addEventListener("click", () => {
       state.range = b.dataset.range;
+      state.start = state.end = "";
       document.querySelectorAll("#ranges button").forEach((x) => x.classList.toggle("active", x === b));
       state.cursors = [null];
       writeUrl();
@@ -174,7 +181,9 @@ async function loadMeta() {
   sel.value = state.symbol;
   document.querySelectorAll(".z-thr").forEach((e) => { e.textContent = m.z_threshold; });
   document.querySelectorAll(".z-high").forEach((e) => { e.textContent = m.severity_high; });
-  $("asof").textContent = m.newest
+  $("asof").textContent = state.start || state.end
+    ? `Showing ${state.start ? fmtTime(state.start) : "the start"} to ${state.end ? fmtTime(state.end) : "the newest bar"} UTC · pick a range above to go back`
+    : m.newest
     ? `Data up to ${fmtTime(m.newest)} UTC · ranges end at the newest bar, not the wall clock`
     : "No data yet: start the pipeline with `tickwatch run` (windows appear after the first 5 minutes of market time)";
 }
@@ -403,6 +412,17 @@ async function toggleEpisode(tr, a) {
       .forEach((text, i) => r.appendChild(el("td", i > 0 && i < 8 ? "num" : null, text)));
     table.appendChild(r);
   });
+  // drill-down: the symbol around the episode, an hour either side
+  const around = (iso, minutes) => new Date(ms(iso) + minutes * 60000).toISOString().replace(".000Z", "Z");
+  const span = new URLSearchParams({ symbol: a.symbol, start: around(a.opened_at, -60), end: around(a.last_window_start, 60 + state.meta.window_minutes) });
+  const links = el("div", "drill");
+  [["overview", "Price and volume at this moment"], ["volatility", "Return against its band"]].forEach(([dash, text]) => {
+    const link = el("a", null, text);
+    link.href = `/${dash}?${span}`;
+    link.dataset.dash = dash;
+    links.appendChild(link);
+  });
+  td.appendChild(links);
   td.appendChild(table);
   row.appendChild(td);
   tr.after(row);
