@@ -194,6 +194,7 @@ def test_an_episode_expands_into_its_windows(page: Page, base_url: str, settings
     page.click(f'tr.windows[data-alert="{alert_id}"] .drill a[data-dash="overview"]')
     open_dashboard(page, page.url)
     assert f"symbol={symbol}" in page.url and "start=" in page.url
+    assert page.inner_text("#stat-total-sub") == "in the span shown"
     candles = option(page, f"mini-{symbol}")["series"][0]["data"]
     times = [five_min(c[0]) for c in candles]
     begin = datetime.fromisoformat(opened) - timedelta(hours=1)

@@ -197,7 +197,8 @@ async function loadOverview() {
     api("/api/anomalies", Object.assign({ limit: 1000 }, symbolParams())),
   ]);
   $("stat-total").textContent = summary.total.toLocaleString("en-US");
-  $("stat-total-sub").textContent = state.range === "all" ? "in all data" : `in the last ${state.range} of data`;
+  $("stat-total-sub").textContent = state.start || state.end ? "in the span shown"
+    : state.range === "all" ? "in all data" : `in the last ${state.range} of data`;
   $("stat-high").textContent = summary.high.toLocaleString("en-US");
   $("stat-symbols").textContent = summary.symbols;
   $("stat-windows").textContent = `${summary.windows.toLocaleString("en-US")} five-minute windows`;
