@@ -67,7 +67,9 @@ MARKET_FILE = "market.json"  # DATA_DIR/market.json: the simulated market's seed
 def simulated_source(settings: Settings, now: datetime | None = None) -> SimulatedSource:
     """The simulator for `tickwatch run`, continuing this data dir's market after a restart.
 
-    A new market starts `SIM_HISTORY_HOURS` before now and its seed, symbols, origin and
+    A new market backfills `SIM_HISTORY_HOURS` at once, plays about ten minutes of wall time
+    at SIM_SPEED up to the present, then runs in real time (simulated data never lies in the
+    future); its seed, symbols, origin and
     start are kept in DATA_DIR/market.json. A restart regenerates that same market (same seed
     and origin, so the same price path) and emits, per symbol, only the ticks after those the
     pipeline already has: the newest stored window's end, or the newest tick in the tick log
@@ -110,11 +112,17 @@ def simulated_source(settings: Settings, now: datetime | None = None) -> Simulat
         resume = max(ends.values())
         log.info("resuming the simulated market at %s (new price path)", resume.isoformat())
         return SimulatedSource(simulator, max(resume, now), timedelta(0), settings.sim_speed)
-    begin = now - timedelta(hours=settings.sim_history_hours)
-    market = {**identity, "begin": begin.isoformat(), "start": now.isoformat()}
+    # SIM_HISTORY_HOURS are backfilled at once, then CATCH_UP of wall time plays at SIM_SPEED
+    # up to the present, then the market runs in real time, never ahead of the clock
+    start = now - CATCH_UP * settings.sim_speed
+    begin = start - timedelta(hours=settings.sim_history_hours)
+    market = {**identity, "begin": begin.isoformat(), "start": start.isoformat()}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(market, option=orjson.OPT_INDENT_2))
-    return SimulatedSource(simulator, now, now - begin, settings.sim_speed)
+    return SimulatedSource(simulator, start, start - begin, settings.sim_speed)
+
+
+CATCH_UP = timedelta(minutes=10)
 
 
 _TICK = timedelta(microseconds=1)

@@ -33,8 +33,8 @@ def test_run_simulated_shows_windows_and_anomalies_then_stops_cleanly_on_sigint(
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if db.exists() and counts(db)[1] > 0:
-                break
+            if db.exists() and counts(db)[1] > 0 and counts(db)[0] >= 5 * 48:
+                break  # the 4 h of history are in, anomalies among them
             time.sleep(1)
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)

@@ -184,10 +184,13 @@ class MarketSimulator:
 
 
 class SimulatedSource:
-    """The simulator as a live source: `history` backfilled at once, then paced at `speed`.
+    """The simulator as a live source: `history` backfilled at once, then paced at `speed`
+    until it reaches the present, then in real time.
 
     Simulated time starts at `start - history` and, after the backfill, runs `speed` times
-    faster than the wall clock, so at 60x a 5-minute window passes every 5 seconds.
+    faster than the wall clock (at 60x a 5-minute window passes every 5 seconds) but never
+    past the wall clock: a tick is emitted only once its event time has come, so simulated
+    data is never "from the future" (skew checks, freshness and lag all read it as live).
 
     Resuming (a restart of `tickwatch run`): the market is generated again from the same seed
     and origin, so it follows the very same price path, and the ticks of each symbol before
@@ -206,6 +209,7 @@ class SimulatedSource:
         speed: float,
         monotonic: Callable[[], float] = time.monotonic,
         skip: Mapping[str, datetime] | None = None,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.simulator = simulator
         self.start = start
@@ -213,6 +217,7 @@ class SimulatedSource:
         self.speed = speed
         self.monotonic = monotonic
         self.skip = dict(skip or {})
+        self.wall = wall
         self.health = SourceHealth()
 
     def batches(self, stop: threading.Event) -> Iterator[list[Record]]:
@@ -228,6 +233,8 @@ class SimulatedSource:
             for chunk in _chunks_by_time(ticks, timedelta(seconds=10)):
                 ahead = (chunk[-1].event_time - self.start) / self.speed
                 wait = ahead.total_seconds() - (self.monotonic() - began)
+                early = (chunk[-1].event_time - self.wall()).total_seconds()
+                wait = max(wait, early)
                 if wait > 0 and stop.wait(wait):
                     return
                 yield [tick_to_record(t) for t in chunk]
