@@ -582,6 +582,9 @@ def _evaluate_nab(directory: Path, settings: Settings, as_json: bool) -> None:
         f"{found} of {windows} labelled windows found; {result.alerts:,} alerts "
         "(null detector 0, perfect 100)"
     )
+    out.print(
+        f"every per-window anomaly taken as a detection instead: {result.window_score:.1f}"
+    )
 
 
 @app.command()

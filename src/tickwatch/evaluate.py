@@ -322,6 +322,11 @@ class NabEvaluation:
     files: list[nab.FileScore]
     alerts: int
     symbol_days: int
+    window_files: list[nab.FileScore]  # every per-window anomaly as a detection (reference)
+
+    @property
+    def window_score(self) -> float:
+        return nab.normalized(self.window_files)
 
     @property
     def score(self) -> float:
@@ -337,6 +342,7 @@ class NabEvaluation:
         return {
             "score": self.score,
             "categories": self.categories(),
+            "per_window_anomalies_score": self.window_score,
             "alerts": self.alerts,
             "alerts_per_symbol_day": self.alerts / self.symbol_days if self.symbol_days else 0,
             "files": [{**asdict(f), "null": f.null, "perfect": f.perfect} for f in self.files],
@@ -350,6 +356,7 @@ def evaluate_nab(
 ) -> NabEvaluation:
     """Every labelled NAB file replayed on its own; detections are market alerts' openings."""
     files: list[nab.FileScore] = []
+    window_files: list[nab.FileScore] = []
     alerts = symbol_days = 0
     for series in nab.load(directory):
         records = series.records()
@@ -357,8 +364,10 @@ def evaluate_nab(
         result = replay(batches, settings)
         opened = [a["opened_at"] for a in result.alerts if a["kind"] == MARKET]
         files.append(nab.score_file(series, opened))
+        flagged = sorted({a.window_start for a in result.anomalies})
+        window_files.append(nab.score_file(series, flagged))
         alerts += len(opened)
         symbol_days += result.symbol_days
         if progress is not None:
             progress(series.name)
-    return NabEvaluation(files, alerts, symbol_days)
+    return NabEvaluation(files, alerts, symbol_days, window_files)
