@@ -125,6 +125,23 @@ ancient = mutate(
     "event_time",
     st.sampled_from(["1900-01-01T00:00:00+00:00", "0001-01-01T00:00:00Z", "-1", -86400 * 365]),
 )
+beyond_datetime = st.builds(
+    lambda base, fields: {**base, **fields},
+    st.sampled_from(VALID),
+    st.sampled_from([
+        {"event_time": "0001-01-01T00:00:00+01:00"},  # year 0 in UTC
+        {"event_time": "9999-12-31T23:59:59-01:00"},  # year 10000 in UTC
+        {"event_time": -99_999_999_999},  # before year 1
+        {"ingest_time": "9999-12-31T23:59:59.999999Z"},
+        {"event_time": "9999-12-31T23:59:59Z", "ingest_time": "9999-12-31T23:59:59Z"},
+    ]),
+)  # fmt: skip
+far_future_with_ingest = st.builds(
+    lambda base, days: {**base, "event_time": (NOW + timedelta(days=days)).isoformat(),
+                        "ingest_time": (NOW + timedelta(days=days)).isoformat()},
+    st.sampled_from(VALID),
+    st.integers(1, 36500),
+)  # fmt: skip
 
 BAD_CLASSES: dict[str, st.SearchStrategy[Any]] = {
     "malformed JSON": malformed_json,
@@ -134,6 +151,8 @@ BAD_CLASSES: dict[str, st.SearchStrategy[Any]] = {
     "NaN and infinities": non_finite,
     "far-future timestamps": far_future,
     "ancient timestamps": ancient,
+    "times beyond what datetime holds": beyond_datetime,
+    "far-future times with a matching ingest_time": far_future_with_ingest,
 }
 
 
