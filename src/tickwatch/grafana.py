@@ -296,6 +296,28 @@ def market_overview() -> Dashboard:
 
 
 def anomaly_alerts() -> Dashboard:
+    episodes = (
+        table.Panel()
+        .title("Alert episodes")
+        .datasource(DATASOURCE)
+        .with_target(
+            Sql(
+                'SELECT opened_at AS "time", symbol, asset_type, kind, '
+                'peak_severity AS "severity", peak_abs_z AS "peak |z|", window_count AS "windows", '
+                "summary, closed_at, market_event_id FROM alerts "
+                "WHERE $__timeFilter(opened_at) AND symbol IN ($symbol) "
+                "ORDER BY opened_at DESC, symbol LIMIT 500"
+            )
+        )
+        .override_by_name(
+            "severity",
+            [
+                DynamicConfigValue("custom.cellOptions", {"type": "color-background"}),
+                DynamicConfigValue("mappings", _severity_mappings()),
+            ],
+        )
+        .override_by_name("peak |z|", [DynamicConfigValue("decimals", 1)])
+    )
     alerts = (
         table.Panel()
         .title("Live alerts")
@@ -364,11 +386,12 @@ def anomaly_alerts() -> Dashboard:
         "Anomaly Alerts",
         "10s",
         [
-            (alerts, GridPos(h=12, w=24, x=0, y=0)),
-            (per_hour, GridPos(h=8, w=12, x=0, y=12)),
-            (z_hist, GridPos(h=8, w=12, x=12, y=12)),
-            (top, GridPos(h=8, w=12, x=0, y=20)),
-            (by_asset, GridPos(h=8, w=12, x=12, y=20)),
+            (episodes, GridPos(h=10, w=24, x=0, y=0)),
+            (alerts, GridPos(h=12, w=24, x=0, y=10)),
+            (per_hour, GridPos(h=8, w=12, x=0, y=22)),
+            (z_hist, GridPos(h=8, w=12, x=12, y=22)),
+            (top, GridPos(h=8, w=12, x=0, y=30)),
+            (by_asset, GridPos(h=8, w=12, x=12, y=30)),
         ],
     )
 
@@ -542,6 +565,9 @@ def write(root: Path) -> list[str]:
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     args = [a for a in argv if a != "--check"]
+    if any(a.startswith("-") for a in args) or len(args) > 1:
+        sys.stderr.write(f"usage: {COMMAND} [--check] [FOLDER, default grafana]\n")
+        return 0 if "--help" in args or "-h" in args else 2
     root = Path(args[0]) if args else Path("grafana")
     if check:
         outdated = stale(root)

@@ -30,6 +30,7 @@ from tests.services import drop_database, fresh_database
 from tickwatch import grafana
 from tickwatch.model import Anomaly, AnomalyType, AssetType, Feature, Score, Severity, Window
 from tickwatch.store import SqlStore
+from tickwatch.store.alert_rows import alerts
 
 ROOT = Path(__file__).resolve().parents[2] / "grafana"
 FROM = datetime(2024, 3, 4, tzinfo=UTC)
@@ -86,8 +87,56 @@ AAPL_V1, AAPL_V2, BTC_V1 = 0.5 / 101 * 100, 1.02 / 102 * 100, 100 / 50500 * 100
 RET_1, RET_2 = 1.0, 1 / 101 * 100  # (101-100)/100, (102-101)/101 = (51000-50500)/50500
 H10, H11 = epoch("10:00"), epoch("11:00")
 
+
 # panel title -> (columns, rows); a row of "*" accepts any value in that column.
+def episode(symbol: str, start: datetime, kind: str, severity: str, z: float) -> dict[str, Any]:
+    return {
+        "alert_id": f"{symbol}-{start:%d%H%M}", "symbol": symbol,
+        "asset_type": "crypto" if symbol == "bitcoin" else "stock", "kind": kind,
+        "opened_at": start, "last_window_start": start, "closed_at": None,
+        "peak_severity": severity, "peak_abs_z": z, "features": "volume_surge",
+        "direction": "volume_surge:up", "window_count": 1, "market_event_id": None,
+        "summary": f"{symbol} summary",
+    }  # fmt: skip
+
+
+EPISODES = [
+    episode("AAPL", at("10:00"), "market", "high", 7.2),
+    episode("bitcoin", at("11:55"), "data_fault", "high", 50.0),
+    episode("MSFT", at("10:00"), "market", "high", 9.0),  # not in the symbol variable
+    episode("AAPL", at("01:00", day=5), "market", "low", 3.5),  # after the range
+]
+
 EXPECTED: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {
+    "Alert episodes": (
+        [
+            "time",
+            "symbol",
+            "asset_type",
+            "kind",
+            "severity",
+            "peak |z|",
+            "windows",
+            "summary",
+            "closed_at",
+            "market_event_id",
+        ],
+        [
+            (
+                at("11:55"),
+                "bitcoin",
+                "crypto",
+                "data_fault",
+                "high",
+                50.0,
+                1,
+                "bitcoin summary",
+                None,
+                None,
+            ),
+            (at("10:00"), "AAPL", "stock", "market", "high", 7.2, 1, "AAPL summary", None, None),
+        ],
+    ),
     "Total anomalies": (["anomalies"], [(3,)]),
     "High-severity anomalies": (["high"], [(1,)]),
     "Anomalies by type": (
@@ -284,6 +333,7 @@ def seeded_postgres(postgres_url: str) -> Iterator[str]:
     url = fresh_database(postgres_url)
     store = SqlStore(url)
     store.write(WINDOWS, ANOMALIES)
+    store.upsert(alerts, EPISODES)
     store.close()
     try:
         yield url
