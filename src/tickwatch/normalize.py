@@ -146,8 +146,11 @@ def parse_tick(record: Mapping[str, Any], now: datetime, max_skew: timedelta) ->
         if not isinstance(record[name], str):
             raise InvalidTick(f"{name} must be text")
     symbol = record["symbol"].strip()
-    if len(symbol) > MAX_SYMBOL_LENGTH or not symbol.isprintable():
-        raise InvalidTick(f"symbol is not a printable name of at most {MAX_SYMBOL_LENGTH} chars")
+    for name in ("symbol", "source"):  # both are key columns of at most 64 chars in the stores
+        text = record[name].strip()
+        if len(text) > MAX_SYMBOL_LENGTH or not text.isprintable():
+            limit = MAX_SYMBOL_LENGTH
+            raise InvalidTick(f"{name} is not a printable name of at most {limit} chars")
     try:
         asset_type = AssetType(record["asset_type"].strip().lower())
     except ValueError:

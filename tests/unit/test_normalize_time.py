@@ -106,3 +106,11 @@ def test_a_ticks_dead_letter_payload_has_no_ingest_time():
         "asset_type conflict: 'ETH' is a stock series; a crypto tick of that name would merge "
         "into it (rename one of them)"
     )
+
+
+def test_a_source_name_fits_the_stores_key_columns():
+    """A late tick's dead letter keeps its source in a 64-character column (VARCHAR(64) on
+    PostgreSQL, which refuses a longer value)."""
+    assert reason(source="s" * 65) == "source is not a printable name of at most 64 chars"
+    assert reason(source="a\x00b") == "source is not a printable name of at most 64 chars"
+    assert parse_tick({**GOOD, "source": " " + "s" * 64 + " "}, NOW, SKEW).source == "s" * 64

@@ -216,8 +216,9 @@ def to_batch(table: pa.Table, now: datetime, max_skew: timedelta) -> TickBatch |
             return None
         if not pc.all(pc.match_substring_regex(values, _NAME)).as_py():
             return None
-    if not pc.all(pc.less_equal(pc.utf8_length(col["symbol"]), MAX_SYMBOL_LENGTH)).as_py():
-        return None
+    for name in ("symbol", "source"):
+        if not pc.all(pc.less_equal(pc.utf8_length(col[name]), MAX_SYMBOL_LENGTH)).as_py():
+            return None
     asset = col["asset_type"]
     if asset is None or not pa.types.is_string(asset.type) or asset.null_count:
         return None
