@@ -59,8 +59,11 @@ class SessionCalendar:
         self._opens: np.ndarray | None = None
         self._closes: np.ndarray | None = None
         self._last_day: date | None = None
+        self._positions: dict[tuple[float, int], SessionPosition] = {}  # every symbol asks alike
 
     def _load(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._opens is not None and self._closes is not None:
+            return self._opens, self._closes
         with self._lock:
             if self._opens is None or self._closes is None:
                 import exchange_calendars
@@ -85,6 +88,15 @@ class SessionCalendar:
         return None
 
     def position(self, moment: datetime, window_minutes: int = 5) -> SessionPosition:
+        key = (moment.timestamp(), window_minutes)
+        known = self._positions.get(key)
+        if known is None:
+            if len(self._positions) > 100_000:
+                self._positions.clear()
+            known = self._positions[key] = self._position(moment, window_minutes)
+        return known
+
+    def _position(self, moment: datetime, window_minutes: int) -> SessionPosition:
         day = moment.astimezone(NEW_YORK).date()
         session = self.session_of(day)
         if session is None:
