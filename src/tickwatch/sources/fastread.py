@@ -181,10 +181,13 @@ def _json_block(data: bytes, now: datetime, max_skew: timedelta) -> Block:
 
 
 def _plain(data: bytes, lines: int) -> bool:
-    """Whether orjson reads these `lines` JSON lines as pyarrow did: no nesting (no `[`, one `{`
-    per line), valid UTF-8 without a byte order mark, no `NaN`/`Infinity` literal. Conservative:
-    a block that fails goes the exact way, where orjson decides."""
+    """Whether orjson reads these `lines` JSON lines as pyarrow did: one object per line (one
+    `{`, and `}` ending the line: pyarrow reads `{..}{..}` as two rows, and skips a blank line),
+    no nesting (no `[`), valid UTF-8 without a byte order mark, no `NaN`/`Infinity` literal.
+    Conservative: a block that fails goes the exact way, where orjson decides."""
     if b"[" in data or data.count(b"{") != lines:
+        return False
+    if data.count(b"}\n") + data.count(b"}\r\n") != lines:
         return False
     if not data.isascii():
         if BOM in data:
