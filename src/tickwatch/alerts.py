@@ -10,9 +10,12 @@ on the `market_alerts` topic; the runtime hands each to a `WebhookNotifier`:
    clock (a warm start, a backfill, a restart, a replay) is recorded as `suppressed`, not sent,
    unless ALERT_BACKFILL=true. Alerts themselves come from market time only; only this
    decision reads the clock;
-4. within ALERT_COOLDOWN_MINUTES of market time after the last opening sent for the same
+4. muted by a person (`store.workflow`): a silence in force on the wall clock that matches
+   the symbol or kind, or a snooze of that alert: `suppressed` with the reason
+   (`silenced: ...`, `snoozed: ...`), visible in the record and in `GET /api/silences`;
+5. within ALERT_COOLDOWN_MINUTES of market time after the last opening sent for the same
    symbol: `suppressed` (a flapping episode is not news twice);
-5. otherwise POSTed: ALERT_FORMAT=json sends `{"kind", "text", "alert" | "market_event"}`;
+6. otherwise POSTed: ALERT_FORMAT=json sends `{"kind", "text", "alert" | "market_event"}`;
    `slack` sends `{"text": ...}`, the body a Slack incoming webhook expects. A 5xx answer, a
    timeout or a connection error is retried with exponential backoff (tenacity), at most
    ALERT_RETRIES attempts in all; a 4xx is not retried (the request itself is wrong). The
@@ -46,6 +49,8 @@ from tickwatch.engine.episodes import Notice
 from tickwatch.model import Severity
 from tickwatch.processor import utc_now
 from tickwatch.store.sql import UtcDateTime, metadata
+from tickwatch.store.workflow import suppression
+from tickwatch.store.workflow_rows import WORKFLOW_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +140,8 @@ class WebhookNotifier:
         self.window = window
         self.client = httpx.Client(timeout=timeout_seconds)
         self.last_sent: dict[str, datetime] = {}
-        alert_notifications.create(engine, checkfirst=True)
+        for table in (alert_notifications, *WORKFLOW_TABLES):
+            table.create(engine, checkfirst=True)
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine) -> WebhookNotifier | None:
@@ -167,6 +173,8 @@ class WebhookNotifier:
         stale = last is not None and last + self.window < self.clock() - self.fresh
         if stale and not self.backfill and last is not None:
             delivery = Delivery("suppressed", 0, error=f"history: last window {last.isoformat()}")
+        elif (muted := suppression(self.engine, row, self.clock())) is not None:
+            delivery = Delivery("suppressed", 0, error=muted)
         elif notice.kind == "opened" and last is not None:
             previous = self.last_sent.get(symbol)
             if previous is not None and abs(last - previous) < self.cooldown:

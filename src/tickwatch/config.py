@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     web_send_timeout: float = Field(
         30, gt=0, description="seconds a client may stall a response before it is dropped"
     )
+    api_token: SecretStr = Field(
+        SecretStr(""),
+        description="token for API writes (acknowledge, silence...), sent as "
+        "Authorization: Bearer; empty = the API is read-only",
+    )
 
     # Alerts (webhook; off unless ALERT_WEBHOOK_URL is set)
     alert_webhook_url: SecretStr | None = Field(

@@ -124,23 +124,35 @@ def test_web_binds_loopback_by_default(ledger: Ledger, monkeypatch, filled_store
     assert bound == "127.0.0.1"
 
 
+WORKFLOW_WRITES = [
+    "/api/alerts/{alert_id}/actions",
+    "/api/silences",
+    "/api/silences/{silence_id}/lift",
+]
+
+
 def test_api_is_read_only(ledger: Ledger, served: str):
+    """Without API_TOKEN nothing writes: the alert workflow's POSTs answer 403, every other
+    write is refused with 405."""
     spec = httpx.get(f"{served}/openapi.json").json()
     methods = {method for item in spec["paths"].values() for method in item}
+    posts = sorted(path for path, item in spec["paths"].items() if "post" in item)
     refused = total = 0
     with httpx.Client(base_url=served) as client:
         for path in [*spec["paths"], "/", "/overview", "/static/index.html"]:
+            url = path.replace("{alert_id}", "a1").replace("{silence_id}", "s1")
             for method in ("POST", "PUT", "PATCH", "DELETE"):
                 total += 1
-                refused += client.request(method, path).status_code == 405
+                expected = 403 if method == "POST" and path in WORKFLOW_WRITES else 405
+                refused += client.request(method, url).status_code == expected
     ledger.record(
         AREA,
-        "API read-only: routes GET only; writes refused",
+        "API read-only without API_TOKEN: workflow POSTs 403, other writes 405",
         total,
-        f"methods ['get'], {total} x 405",
-        f"methods {sorted(methods)}, {refused} x 405",
+        f"methods ['get', 'post'], posts {WORKFLOW_WRITES}, {total} refused",
+        f"methods {sorted(methods)}, posts {posts}, {refused} refused",
     )
-    assert methods == {"get"} and refused == total
+    assert methods == {"get", "post"} and posts == sorted(WORKFLOW_WRITES) and refused == total
 
 
 def test_sql_is_parameterised(ledger: Ledger, served: str, filled_store: str):

@@ -16,13 +16,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, and_, func, or_, select
 
 from tickwatch.store.alert_rows import alerts
 from tickwatch.store.sql import clean_market_data, market_anomalies
 from tickwatch.web import paging
 from tickwatch.web.queries import Span
+from tickwatch.web.workflow import AlertState
 
 MAX_WINDOWS = 1000
 KINDS = ("market", "data_fault")
@@ -45,6 +46,8 @@ class AlertOut(BaseModel):
     window_count: int
     market_event_id: str | None
     summary: str
+    state: AlertState = Field(default_factory=AlertState)
+    """What people did with it (acknowledged, resolved, snoozed, marked, silenced)."""
 
 
 class AlertPage(BaseModel):

@@ -4,8 +4,9 @@ Every time range is relative to the newest data in the store (see `queries`), se
 `range=24h` (or `7d`, `90m`, `all`), or fixed by `start`/`end`. The dashboards are static files
 (`static/`) that call this API; ECharts is served with them, so the page works offline.
 
-The app only reads: every route is a GET, lists are bounded pages with keyset cursors
-(`paging`), and what guards every request (allowed hosts, CSP, slow clients) is in `guard`.
+The app reads with GETs: lists are bounded pages with keyset cursors (`paging`), and what
+guards every request (allowed hosts, CSP, slow clients) is in `guard`. The only writes are the
+alert workflow's POSTs (`workflow`), which need API_TOKEN.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from tickwatch.web.paging import BadCursor
 from tickwatch.web.queries import Reader, Span, parse_range
 from tickwatch.web.state import PipelineView
 from tickwatch.web.storeview import open_view
+from tickwatch.web.workflow import attach_states, workflow_router
 
 STATIC = Path(__file__).parent / "static"
 DASHBOARDS = ("overview", "alerts", "volatility")
@@ -220,7 +222,7 @@ def create_app(
         """Alert episodes overlapping the range, newest opening first: one row per episode
         with its summary. Page with `cursor` (the previous page's `next_cursor`)."""
         try:
-            return alert_page(
+            page = alert_page(
                 store.engine,
                 span,
                 symbol,
@@ -232,6 +234,8 @@ def create_app(
             )
         except BadCursor as exc:
             raise HTTPException(422, str(exc)) from None
+        attach_states(store.engine, page.items, clock())
+        return page
 
     @app.get("/api/alerts/{alert_id}/windows", response_model=list[EpisodeWindow], tags=["api"])
     def alert_windows(
@@ -321,6 +325,8 @@ def create_app(
     def metrics() -> Response:
         """Prometheus text format."""
         return Response(render(registry), media_type=CONTENT_TYPE)
+
+    app.include_router(workflow_router(settings, store, clock))
 
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
