@@ -496,6 +496,14 @@ def evaluate(
         str | None, typer.Option(help="zscore, robust or seasonal [env DETECTOR]")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
+    feedback: Annotated[
+        bool,
+        typer.Option(
+            "--feedback",
+            help="Precision from the true/false-positive marks people stored so far "
+            "[store at env DATA_DIR or STORE_URL]",
+        ),
+    ] = False,
 ) -> None:
     """Replay labelled data through the pipeline and score its anomalies and alerts.
 
@@ -503,13 +511,17 @@ def evaluate(
     per type, then of the alert episodes, and alerts per symbol-day. With --nab DIR: each NAB
     file replayed on its own and NAB's standard-profile score of the alerts (0 = no
     detections, 100 = perfect), overall and per category. Nothing is written: everything goes
-    to an in-memory store (docs/DETECTION.md).
+    to an in-memory store (docs/DETECTION.md). With --feedback: the alerts marked true or
+    false positive in the dashboard or API, and their precision (true / marks).
     """
     from tickwatch import evaluate as evaluation
 
     settings = _settings(detector=detector)
     logging.getLogger("tickwatch.processor").setLevel(logging.WARNING)
     logging.getLogger("tickwatch.alerting").setLevel(logging.WARNING)
+    if feedback:
+        _evaluate_feedback(settings, as_json)
+        return
     if nab_dir is not None:
         _evaluate_nab(nab_dir, settings, as_json)
         return
@@ -548,6 +560,39 @@ def evaluate(
     )
     if result.rejected:
         console.print(f"[yellow]{result.rejected:,} records rejected or late (not scored)[/]")
+
+
+def _evaluate_feedback(settings: Settings, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    from tickwatch.store import SqlStore
+    from tickwatch.store.workflow import feedback
+
+    url = settings.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        console.print(
+            f"[red]error:[/] no store at {url.removeprefix('sqlite:///')}: set DATA_DIR (or "
+            "STORE_URL) to the store the dashboard serves"
+        )
+        raise typer.Exit(2)
+    try:
+        store = SqlStore(url)
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    try:
+        marks = feedback(store.engine)
+    finally:
+        store.close()
+    result = {**asdict(marks), "precision": marks.precision}
+    if as_json:
+        out.print_json(orjson.dumps(result).decode())
+        return
+    precision = "-" if marks.precision is None else f"{marks.precision:.3f}"
+    out.print(
+        f"Feedback: {marks.marks:,} marks, {marks.true:,} true positives, "
+        f"{marks.false:,} false positives; precision {precision}"
+    )
 
 
 def _evaluate_nab(directory: Path, settings: Settings, as_json: bool) -> None:
