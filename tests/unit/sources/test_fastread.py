@@ -366,7 +366,7 @@ GOOD_SECONDS = (1709510400, 1709596800)  # 2024-03-04 UTC
 
 
 @st.composite
-def time_columns(draw: st.DrawFn, n: int) -> pa.Array:
+def time_columns(draw: st.DrawFn, n: int, clean: bool) -> pa.Array:
     unit = draw(st.sampled_from(list(UNITS)))
     zone = draw(st.sampled_from([None, "UTC", "+05:00", "America/New_York"]))
     per = UNITS[unit]
@@ -378,7 +378,8 @@ def time_columns(draw: st.DrawFn, n: int) -> pa.Array:
     else:  # beyond datetime's years 1 to 9999, within what Parquet stores (seconds as ms)
         edges = st.sampled_from([253402300800 * per, -62135596801 * per])
         hostile = st.integers(-(2**62) // 1000, 2**62 // 1000) | edges
-    values = draw(st.lists(st.one_of(good, good, good, hostile, st.none()), min_size=n, max_size=n))
+    value = good if clean else st.one_of(good, good, good, hostile, st.none())
+    values = draw(st.lists(value, min_size=n, max_size=n))
     return pa.array(values, pa.timestamp(unit, tz=zone))
 
 
@@ -390,17 +391,24 @@ def test_generated_parquet_files_read_the_same_in_both_lanes(
     def column(values: st.SearchStrategy[object], kind: pa.DataType) -> pa.Array:
         return pa.array(data.draw(st.lists(values, min_size=n, max_size=n)), kind)
 
-    numbers = st.floats(0.01, 1e6) | st.floats(allow_nan=True, allow_infinity=True) | st.none()
+    clean = data.draw(st.booleans())  # half the files hold valid rows only: the fast lane's share
+
+    def pick(good: list[object], bad: list[object]) -> st.SearchStrategy[object]:
+        return st.sampled_from(good if clean else good + bad)
+
+    numbers = st.floats(0.01, 1e6)
+    if not clean:
+        numbers = numbers | st.floats(allow_nan=True, allow_infinity=True) | st.none()
     columns = {
-        "source": column(st.sampled_from(["av", "cg", " x", None]), pa.string()),
-        "asset_type": column(st.sampled_from(["stock", "crypto", "crypto", "bond"]), pa.string()),
-        "symbol": column(st.sampled_from(["IBM", "BTC", "BTC", "A\x00B"]), pa.string()),
-        "event_time": data.draw(time_columns(n)),
+        "source": column(pick(["av", "cg"], [" x", None]), pa.string()),
+        "asset_type": column(pick(["stock", "crypto"], ["bond", "Stock"]), pa.string()),
+        "symbol": column(pick(["IBM", "BTC"], ["A\x00B", "X" * 65]), pa.string()),
+        "event_time": data.draw(time_columns(n, clean)),
         "price": column(numbers, pa.float64()),
         "volume": column(st.floats(0, 1e6) | st.none(), pa.float64()),
     }
     if data.draw(st.booleans()):
-        columns["ingest_time"] = data.draw(time_columns(n))
+        columns["ingest_time"] = data.draw(time_columns(n, clean))
     path = tmp_path / "t.parquet"
     pq.write_table(pa.table(columns), path, row_group_size=data.draw(st.sampled_from([4, 1000])))
     fast, exact = fast_lane(path), exact_lane(path)
