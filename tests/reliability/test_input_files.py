@@ -74,10 +74,12 @@ def write_csv(path: Path, rows: list[dict], encoding: str = "utf-8", header: boo
     return path
 
 
-def replay(data_dir: Path, *paths: Path, exact: bool = False) -> Result:
+def replay(
+    data_dir: Path, *paths: Path, exact: bool = False, env: dict[str, str] | None = None
+) -> Result:
     """`tickwatch replay`; `exact` paces at a speed no file reaches, which takes the exact lane."""
     args = ["replay", *map(str, paths), "--data-dir", str(data_dir), "--json"]
-    return runner.invoke(app, [*args, "--speed", "1e12"] if exact else args)
+    return runner.invoke(app, [*args, "--speed", "1e12"] if exact else args, env=env)
 
 
 def summary(result: Result) -> dict[str, Any]:

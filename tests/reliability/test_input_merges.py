@@ -97,9 +97,13 @@ def test_csv_with_a_byte_order_mark_gives_the_rows_of_the_same_file_without(
     assert len(rows(tmp_path / "a", WINDOWS)) == 6
 
 
-@pytest.mark.parametrize("exact", [False, True], ids=["fast lane", "exact lane"])
+@pytest.mark.parametrize(
+    ("exact", "detector"),
+    [(False, "zscore"), (True, "zscore"), (True, "robust")],
+    ids=["fast lane", "exact lane", "reference engine (DETECTOR=robust)"],
+)
 def test_one_symbol_from_a_stock_and_a_crypto_source_never_merges(
-    ledger: Ledger, tmp_path: Path, exact: bool
+    ledger: Ledger, tmp_path: Path, exact: bool, detector: str
 ):
     stock = valid_rows("ETH", windows=8, asset_type="stock")
     crypto = [
@@ -107,8 +111,11 @@ def test_one_symbol_from_a_stock_and_a_crypto_source_never_merges(
         for r in valid_rows("ETH", windows=8, asset_type="crypto")
     ]
     mixed = [r for pair in zip(stock, crypto, strict=True) for r in pair]
-    summary(replay(tmp_path / "stock-only", write_jsonl(tmp_path / "stock.jsonl", stock)))
-    result = replay(tmp_path / "out", write_jsonl(tmp_path / "mixed.jsonl", mixed), exact=exact)
+    env = {"DETECTOR": detector}
+    stock_only = write_jsonl(tmp_path / "stock.jsonl", stock)
+    summary(replay(tmp_path / "stock-only", stock_only, env=env))
+    mixed_file = write_jsonl(tmp_path / "mixed.jsonl", mixed)
+    result = replay(tmp_path / "out", mixed_file, exact=exact, env=env)
     case = "one symbol from a stock and a crypto source"
     found = outcome(result, tmp_path / "out")
     ledger.record(AREA, case, len(crypto), "exit 0, 8 windows, 16 dead letters", found)
