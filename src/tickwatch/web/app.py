@@ -73,6 +73,8 @@ class Meta(BaseModel):
     z_threshold: float
     severity_medium: float
     severity_high: float
+    api_writes: bool = False
+    """Whether API_TOKEN is set: the alert workflow's POSTs accept a Bearer token."""
 
 
 RangeParam = Annotated[
@@ -176,6 +178,7 @@ def create_app(
             z_threshold=settings.z_threshold,
             severity_medium=settings.severity_medium,
             severity_high=settings.severity_high,
+            api_writes=bool(settings.api_token.get_secret_value()) and not store.read_only,
         )
 
     @app.get("/api/anomalies", response_model=AnomalyPage, tags=["api"])

@@ -363,6 +363,8 @@ function features(a) {
 function fmtZ(z) { return z === null || z === undefined ? "–" : (z >= 0 ? "+" : "") + z.toFixed(2); }
 function renderAlertTable(fresh) {
   const body = $("alert-table").querySelector("tbody");
+  // an open episode stays open across refreshes, with what was typed in it
+  const kept = new Map([...body.querySelectorAll("tr.windows")].map((r) => [r.dataset.alert, r]));
   body.replaceChildren();
   if (!state.rows.length) {
     const tr = el("tr"); const td = el("td", "empty", "No alert episodes in this range"); td.colSpan = 9; tr.appendChild(td); body.appendChild(tr);
@@ -383,9 +385,14 @@ function renderAlertTable(fresh) {
     if (SEV[sev]) { z.style.color = SEV[sev]; z.style.fontWeight = "700"; }
     tr.appendChild(z);
     tr.appendChild(el("td", "num", a.closed_at ? `${a.window_count} · closed` : `${a.window_count} · open`));
-    tr.appendChild(el("td", "summary", a.summary));
+    const summary = el("td", "summary");
+    summary.appendChild(statePills(a.state));
+    summary.appendChild(document.createTextNode(a.summary));
+    tr.appendChild(summary);
     tr.addEventListener("click", () => toggleEpisode(tr, a));
     body.appendChild(tr);
+    const open = kept.get(a.alert_id);
+    if (open) { tr.after(open); tr.classList.add("expanded"); renderWorkflowState(open.querySelector(".workflow"), a); }
   });
   $("alert-count").textContent = `${state.total.toLocaleString("en-US")} episodes in range`;
   const first = (state.cursors.length - 1) * PAGE;
@@ -424,13 +431,145 @@ async function toggleEpisode(tr, a) {
     links.appendChild(link);
   });
   td.appendChild(links);
+  td.appendChild(workflowPanel(a));
   td.appendChild(table);
   row.appendChild(td);
   tr.after(row);
   tr.classList.add("expanded");
 }
+// ---------- alert workflow: acknowledge, resolve, mark, snooze, silence (POST with the token) ----------
+const STATUS_LABEL = { acknowledged: "acknowledged", resolved: "resolved" };
+const VERDICT_LABEL = { true_positive: "true positive", false_positive: "false positive" };
+const DURATIONS = [["15", "15 min"], ["60", "1 hour"], ["240", "4 hours"], ["1440", "1 day"], ["10080", "7 days"]];
+function statePills(s) {
+  const pills = el("span", "wf-pills");
+  if (!s) return pills;
+  if (s.status) pills.appendChild(el("span", `pill wf ${s.status}`, STATUS_LABEL[s.status]));
+  if (s.verdict) pills.appendChild(el("span", `pill wf ${s.verdict}`, s.verdict === "true_positive" ? "TP" : "FP"));
+  if (s.snoozed) pills.appendChild(el("span", "pill wf snoozed", "snoozed"));
+  if (s.silenced) pills.appendChild(el("span", "pill wf silenced", "silenced"));
+  return pills;
+}
+function stateText(s) {
+  const parts = [];
+  if (s.status) parts.push(`${STATUS_LABEL[s.status]} by ${s.status_by} at ${fmtTime(s.status_at)}`);
+  if (s.verdict) parts.push(`${VERDICT_LABEL[s.verdict]} (${s.verdict_by})`);
+  if (s.snoozed) parts.push(`snoozed until ${fmtTime(s.snoozed_until)} by ${s.snoozed_by}`);
+  if (s.silenced) parts.push(`silenced: ${s.silenced}`);
+  if (s.note) parts.push(`note: ${s.note}`);
+  return parts.length ? parts.join(" · ") : "nobody acted on this alert yet";
+}
+function writeHeaders() {
+  const token = $("wf-token").value.trim();
+  const headers = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  return headers;
+}
+async function post(path, body) {
+  const r = await fetch(path, { method: "POST", headers: writeHeaders(), body: JSON.stringify(body) });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    const detail = typeof data.detail === "string" ? data.detail : (data.detail || []).map((d) => d.msg).join("; ");
+    throw new Error(`HTTP ${r.status}: ${detail}`);
+  }
+  return data;
+}
+function who() { return $("wf-by").value.trim(); }
+function minutesFromNow(minutes) { return new Date(Date.now() + minutes * 60000).toISOString(); }
+function option(value, text) { const o = el("option", null, text); o.value = value; return o; }
+function renderWorkflowState(panel, a) {
+  if (panel) panel.querySelector(".wf-state").textContent = stateText(a.state || {});
+}
+// The controls under an expanded alert; every button is one POST, then the table reloads.
+function workflowPanel(a) {
+  const panel = el("div", "workflow");
+  panel.dataset.alert = a.alert_id;
+  panel.addEventListener("click", (ev) => ev.stopPropagation());
+  panel.appendChild(el("div", "wf-state"));
+  const note = el("input", "wf-note"); note.placeholder = "note (optional)"; note.maxLength = 2000;
+  const length = el("select", "wf-length"); DURATIONS.forEach(([v, t]) => length.appendChild(option(v, t))); length.value = "60";
+  const scope = el("select", "wf-scope");
+  scope.appendChild(option(`symbol:${a.symbol}`, `symbol ${a.symbol}`));
+  a.features.forEach((f) => {
+    scope.appendChild(option(`kind:${f}`, `${TYPE_LABEL[f] || f}, every symbol`));
+    scope.appendChild(option(`both:${f}`, `${a.symbol} ${TYPE_LABEL[f] || f}`));
+  });
+  scope.appendChild(option(`kind:${a.kind}`, `kind ${a.kind}, every symbol`));
+  const message = el("div", "wf-message");
+  const act = (action, extra) => async () => {
+    message.textContent = "";
+    message.className = "wf-message";
+    if (!who()) { message.textContent = "Type your name above (Workflow card): the audit keeps who acted."; message.classList.add("error"); return; }
+    try {
+      await post(`/api/alerts/${encodeURIComponent(a.alert_id)}/actions`, Object.assign({ action, by: who(), note: note.value }, extra ? extra() : {}));
+      message.textContent = `${action.replace("_", " ")}: done`;
+      note.value = "";
+      await loadAlertTable();
+    } catch (err) { message.textContent = err.message; message.classList.add("error"); }
+  };
+  const silence = async () => {
+    message.textContent = "";
+    message.className = "wf-message";
+    if (!who()) { message.textContent = "Type your name above (Workflow card): the audit keeps who acted."; message.classList.add("error"); return; }
+    const [how, value] = scope.value.split(/:(.*)/s);
+    const body = { by: who(), note: note.value, minutes: Number(length.value) };
+    if (how === "symbol" || how === "both") body.symbol = a.symbol;
+    if (how === "kind" || how === "both") body.kind = value;
+    try {
+      await post("/api/silences", body);
+      message.textContent = "silenced";
+      note.value = "";
+      await Promise.all([loadAlertTable(), loadSilences()]);
+    } catch (err) { message.textContent = err.message; message.classList.add("error"); }
+  };
+  const buttons = el("div", "wf-buttons");
+  const button = (text, name, handler) => { const b = el("button", null, text); b.dataset.action = name; b.addEventListener("click", handler); buttons.appendChild(b); };
+  button("Acknowledge", "acknowledge", act("acknowledge"));
+  button("Resolve", "resolve", act("resolve"));
+  button("Reopen", "reopen", act("reopen"));
+  button("True positive", "true_positive", act("true_positive"));
+  button("False positive", "false_positive", act("false_positive"));
+  buttons.appendChild(note);
+  buttons.appendChild(length);
+  button("Snooze", "snooze", act("snooze", () => ({ until: minutesFromNow(Number(length.value)) })));
+  buttons.appendChild(scope);
+  button("Silence", "silence", silence);
+  panel.appendChild(buttons);
+  panel.appendChild(message);
+  renderWorkflowState(panel, a);
+  return panel;
+}
+async function loadSilences() {
+  const list = $("silence-list");
+  const m = state.meta;
+  $("wf-mode").textContent = m && m.api_writes ? "writes need the server's API_TOKEN" : "read-only: the server has no API_TOKEN";
+  const silences = await api("/api/silences");
+  list.replaceChildren();
+  if (!silences.length) { list.appendChild(el("li", "muted", "No silence in force")); return; }
+  silences.forEach((s) => {
+    const li = el("li");
+    li.dataset.silence = s.silence_id;
+    const scope = [s.symbol, s.kind && (TYPE_LABEL[s.kind] || s.kind)].filter(Boolean).join(" · ");
+    li.appendChild(el("b", null, scope));
+    li.appendChild(el("span", null, ` until ${fmtTime(s.ends_at)} UTC by ${s.created_by}${s.note ? ": " + s.note : ""} `));
+    const lift = el("button", null, "Lift");
+    lift.addEventListener("click", async () => {
+      try { await post(`/api/silences/${encodeURIComponent(s.silence_id)}/lift`, { by: who() || "dashboard", note: "" }); await Promise.all([loadSilences(), loadAlertTable()]); }
+      catch (err) { li.appendChild(el("span", "wf-message error", err.message)); }
+    });
+    li.appendChild(lift);
+    list.appendChild(li);
+  });
+}
+function setupWorkflow() {
+  $("wf-by").value = localStorage.getItem("tickwatch.by") || "";
+  $("wf-token").value = sessionStorage.getItem("tickwatch.token") || "";
+  $("wf-by").addEventListener("change", () => localStorage.setItem("tickwatch.by", who()));
+  $("wf-token").addEventListener("change", () => sessionStorage.setItem("tickwatch.token", $("wf-token").value.trim()));
+}
+
 async function loadAlerts() {
-  const [summary] = await Promise.all([api("/api/summary", symbolParams()), loadAlertTable()]);
+  const [summary] = await Promise.all([api("/api/summary", symbolParams()), loadAlertTable(), loadSilences()]);
   const hours = summary.hourly;
   if (!hours.length) emptyChart("chart-per-hour", "No data in this range");
   else setChart("chart-per-hour", {
@@ -588,6 +727,7 @@ function connectStream() {
 
 readUrl();
 setupControls();
+setupWorkflow();
 writeUrl();
 connectStream();
 refresh();
