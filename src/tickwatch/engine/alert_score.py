@@ -44,6 +44,7 @@ Data faults (kind `data_fault`; excluded from every baseline, never a market ale
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ from tickwatch.model import AssetType
 MAD_TO_SIGMA = 1.2533  # E|X| = sigma * sqrt(2/pi) for a normal X
 RANGE_FLOOR_PCT = 0.01  # R0: a window with one price has range 0; ln needs a floor
 SPLIT_RATIOS = (2.0, 3.0, 4.0, 5.0, 10.0, 1.5, 20.0)
+SPLIT_MIN_MOVE = 100 * math.log(1.2)  # a move this large (in ln %) may be a split
 MOVE = "price_spike"
 VOLUME = "volume_surge"
 RANGE = "volatility_burst"
@@ -301,7 +303,7 @@ class SymbolScorer:
 
     def _fault(self, bar: Bar, regular: bool, move_pct: float | None) -> str | None:
         stock_open = self.calendar is not None and regular
-        if move_pct is not None and abs(move_pct) >= 100 * math.log(1.2):
+        if move_pct is not None and abs(move_pct) >= SPLIT_MIN_MOVE:
             ratio = math.exp(abs(move_pct) / 100)
             if any(abs(ratio / split - 1) < 0.01 for split in SPLIT_RATIOS):
                 return "split_like"
@@ -382,6 +384,7 @@ def _log_range(bar: Bar) -> float:
     return math.log(max(spread, 0.0) + RANGE_FLOOR_PCT)
 
 
+@functools.cache
 def _prior_volume_shape(calendar: SessionCalendar | None, slot: int) -> float:
     """ln of the usual volume multiple of a slot before a symbol has taught its own: the
     U shape of US equities (about 5x midday in the opening window, 6x in the closing one)."""
@@ -394,6 +397,7 @@ def _prior_volume_shape(calendar: SessionCalendar | None, slot: int) -> float:
     return math.log(0.1)  # extended hours and closed days: thin
 
 
+@functools.cache
 def _prior_range_shape(calendar: SessionCalendar | None, slot: int) -> float:
     if calendar is None:
         return 0.0
@@ -404,6 +408,7 @@ def _prior_range_shape(calendar: SessionCalendar | None, slot: int) -> float:
     return 0.0
 
 
+@functools.cache
 def _prior_move_factor(calendar: SessionCalendar | None, slot: int) -> float:
     """The first window of a session carries the overnight gap (about 3x a midday move);
     the closing auction's window moves about 1.5x; extended hours are erratic (3x)."""

@@ -8,7 +8,8 @@
 - **Market event**: when, in one window, at least `market_min_symbols` and at least
   `market_fraction` of the active symbols of an asset class have a market alert, one
   `market_events` row links them (each keeps its alert). A window is decided once every symbol
-  active in the last hour of that class has closed it, or the class is two windows past it.
+  active in the last hour of that class has closed it, or the class is two windows past it
+  (checked at the end of each batch of windows).
 - **Notices** (what a notifier may send): an alert's opening, held until its window is decided
   so that a market-wide move is one notice, not one per symbol; one escalation per alert when
   its severity rises; one notice per market event. Faults are never notified.
@@ -151,6 +152,7 @@ class _ClassState:
     latest: dict[str, datetime] = field(default_factory=dict)
     pending: dict[datetime, list[tuple[Alert, Verdict]]] = field(default_factory=dict)
     held: dict[datetime, list[Alert]] = field(default_factory=dict)  # opening notices
+    trading: dict[datetime, int] = field(default_factory=dict)  # symbols with a window at t
     last_event: MarketEvent | None = None
 
 
@@ -179,7 +181,17 @@ class AlertEngine:
             scorer.last = bar.window_start
             for verdict in scorer.judge(bar):
                 self._episode(verdict, out)
-            self._progress(bar, out)
+            state = self.classes.get(bar.asset_type)
+            if state is None:
+                state = self.classes[bar.asset_type] = _ClassState()
+            state.latest[bar.symbol] = bar.window_start
+            state.trading[bar.window_start] = state.trading.get(bar.window_start, 0) + 1
+        for asset_type, state in self.classes.items():
+            if state.pending or state.held:
+                self._progress(asset_type, state, out)
+            if len(state.trading) > 2_000:  # only recent windows can still be decided
+                horizon = max(state.trading) - 24 * self.config.window
+                state.trading = {t: n for t, n in state.trading.items() if t >= horizon}
         return out
 
     def flush(self) -> AlertOutput:
@@ -277,26 +289,24 @@ class AlertEngine:
 
     # market-wide events
 
-    def _progress(self, bar: Bar, out: AlertOutput) -> None:
-        state = self.classes.setdefault(bar.asset_type, _ClassState())
-        state.latest[bar.symbol] = bar.window_start
-        if not state.pending and not state.held:
-            return
+    def _progress(self, asset_type: AssetType, state: _ClassState, out: AlertOutput) -> None:
+        """Decide the windows every active symbol of the class has closed (once per batch)."""
         window = self.config.window
         newest = max(state.latest.values())
-        active = [t for t in state.latest.values() if newest - t <= 12 * window]
-        slowest = min(active)
+        slowest = min(t for t in state.latest.values() if newest - t <= 12 * window)
         for moment in sorted(set(state.pending) | set(state.held)):
             if moment <= slowest or newest - moment >= 2 * window:
-                self._decide(bar.asset_type, state, moment, out)
+                self._decide(asset_type, state, moment, out)
 
     def _decide(
         self, asset_type: AssetType, state: _ClassState, moment: datetime, out: AlertOutput
     ) -> None:
         members = state.pending.pop(moment, [])
         openings = state.held.pop(moment, [])
-        window = self.config.window
-        active = sum(1 for t in state.latest.values() if abs(t - moment) <= 12 * window)
+        active = state.trading.get(moment, 0)
+        horizon = moment - 24 * self.config.window
+        for old in [t for t in state.trading if t < horizon]:
+            del state.trading[old]
         symbols = {alert.symbol for alert, _ in members}
         need = max(self.episodes.market_min_symbols, self.episodes.market_fraction * active)
         event: MarketEvent | None = None
