@@ -72,7 +72,9 @@ class Silence:
             if value
         )
         note = f": {self.note}" if self.note else ""
-        return f"{scope} until {self.ends_at.isoformat()} by {self.created_by}{note}"
+        return (
+            f"{scope} until {self.ends_at.isoformat(timespec='seconds')} by {self.created_by}{note}"
+        )
 
 
 def _upsert(conn: Connection) -> Callable[..., Any]:
@@ -139,7 +141,7 @@ def act(
         statement = _upsert(conn)(alert_states)
         keep = {k: statement.excluded[k] for k in state if k != "alert_id"}
         conn.execute(statement.on_conflict_do_update(index_elements=["alert_id"], set_=keep), state)
-        detail = f"until {until.isoformat()}" if until is not None else ""
+        detail = f"until {until.isoformat(timespec='seconds')}" if until is not None else ""
         _audit(conn, now, actor, action, note, alert_id=alert_id, detail=detail)
     return state
 
@@ -159,7 +161,7 @@ def add_silence(
     if kind is not None and kind not in SILENCE_KINDS:
         raise ValueError(f"kind {kind!r}: use one of {', '.join(SILENCE_KINDS)}")
     if ends_at <= now:
-        raise ValueError(f"the silence ends at {ends_at.isoformat()}, before now")
+        raise ValueError(f"the silence ends at {ends_at.isoformat(timespec='seconds')}, before now")
     silence = Silence(uuid.uuid4().hex, symbol, kind, now, ends_at, actor, note, None)
     with engine.begin() as conn:
         conn.execute(insert(silences), [silence_row(silence)])
@@ -237,7 +239,7 @@ def suppression(engine: Engine, row: Mapping[str, Any], now: datetime) -> str | 
     state = states(engine, [str(alert_id)]).get(str(alert_id))
     until = None if state is None else state["snoozed_until"]
     if state is not None and isinstance(until, datetime) and until > now:
-        return f"snoozed: until {until.isoformat()} by {state['snoozed_by']}"
+        return f"snoozed: until {until.isoformat(timespec='seconds')} by {state['snoozed_by']}"
     return None
 
 
