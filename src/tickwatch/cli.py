@@ -323,7 +323,8 @@ def _status_line(c: Counters, runtime: Runtime) -> str:
     market = c.last_event_time.strftime("%Y-%m-%d %H:%M") if c.last_event_time else "-"
     return (
         f"[dim]{datetime.now():%H:%M:%S}[/] market time {market} | ticks {c.ticks_in:,} | "
-        f"windows {c.windows:,} | [bold]anomalies {c.anomaly_total:,}[/] (high {high}) | "
+        f"windows {c.windows:,} | anomalies {c.anomaly_total:,} (high {high}) | "
+        f"[bold]alerts {c.alerts_opened:,}[/] | "
         f"late {c.late} | rejected {c.rejected} | dup {c.duplicates} | {tasks}"
         + "".join(f" | {_source_health(s, runtime.settings.mask)}" for s in runtime.sources)
     )
@@ -353,6 +354,9 @@ def _summary(c: Counters) -> Table:
         ("duplicates", c.duplicates),
         ("windows", c.windows),
         ("anomalies", c.anomaly_total),
+        ("alerts opened", c.alerts_opened),
+        ("market-wide events", c.market_events),
+        ("data faults", c.data_faults),
     ):
         table.add_row(label, f"{value:,}")
     for (kind, severity), n in sorted(c.anomalies.items()):
@@ -627,9 +631,7 @@ def _evaluate_nab(directory: Path, settings: Settings, as_json: bool) -> None:
         f"{found} of {windows} labelled windows found; {result.alerts:,} alerts "
         "(null detector 0, perfect 100)"
     )
-    out.print(
-        f"every per-window anomaly taken as a detection instead: {result.window_score:.1f}"
-    )
+    out.print(f"every per-window anomaly taken as a detection instead: {result.window_score:.1f}")
 
 
 @app.command()

@@ -25,7 +25,7 @@ from tickwatch.decoding import decode as decode
 from tickwatch.engine import EngineConfig, EngineOutput
 from tickwatch.engine.batch import ASSET_TYPES, TickBatch
 from tickwatch.engine.columnar import ColumnarEngine, ColumnarOutput, make_engine
-from tickwatch.engine.episodes import Notice
+from tickwatch.engine.episodes import AlertOutput, Notice
 from tickwatch.engine.windows import from_micros
 from tickwatch.errors import InvalidTick, StoreError
 from tickwatch.model import (
@@ -64,6 +64,9 @@ class Counters:
     rejected_reasons: Counter[str] = field(default_factory=Counter)
     last_event_time: datetime | None = None
     last_window_end: datetime | None = None
+    alerts_opened: int = 0  # market alert episodes (kind market)
+    market_events: int = 0
+    data_faults: int = 0  # data-fault episodes
 
     @property
     def anomaly_total(self) -> int:
@@ -86,6 +89,9 @@ class Counters:
             "anomalies_by_type": dict(by_type),
             "anomalies_by_severity": dict(by_severity),
             "rejected_reasons": dict(self.rejected_reasons.most_common(10)),
+            "alerts_opened": self.alerts_opened,
+            "market_events": self.market_events,
+            "data_faults": self.data_faults,
         }
 
 
@@ -190,6 +196,12 @@ class Processor:
             if self.counters.last_event_time is None or latest > self.counters.last_event_time:
                 self.counters.last_event_time = latest
 
+    def _count_alerts(self, out: AlertOutput) -> None:
+        opened = self.alerts.engine.opened
+        self.counters.alerts_opened = opened["market"]
+        self.counters.data_faults = opened["data_fault"]
+        self.counters.market_events += sum(1 for n in out.notices if n.kind == "market_event")
+
     def retry(self) -> None:
         """Retry held store writes (called when no input arrives)."""
         if self._pending:
@@ -205,7 +217,7 @@ class Processor:
         """
         out = self.engine.flush()
         self._emit(out, [], [])
-        self.alerts.finish()
+        self._count_alerts(self.alerts.finish())
         self.retry()
         if self.lake is not None:
             self.lake.compact_all()
@@ -282,7 +294,7 @@ class Processor:
         (their `clean_market_data` rows as columns) when given."""
         windows: list[Window] | pa.Table = out.windows if table is None else table
         self._store_write((windows, out.anomalies, [*invalid, *out.late]))
-        self.alerts.observe(windows)
+        self._count_alerts(self.alerts.observe(windows))
         if self.lake is not None:
             self.lake.write_ticks(ticks)
             self.lake.write_windows(windows)

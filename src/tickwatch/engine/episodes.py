@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import statistics
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -167,6 +168,7 @@ class AlertEngine:
         self.classes: dict[AssetType, _ClassState] = {}
         self.notified: set[str] = set()
         self.escalated: set[str] = set()
+        self.opened: Counter[str] = Counter()  # episodes opened, by kind
 
     def process(self, bars: Iterable[Bar]) -> AlertOutput:
         out = AlertOutput()
@@ -224,6 +226,7 @@ class AlertEngine:
             return
         if alert is None:
             alert = self._open(v, kind)
+            self.opened[kind] += 1
             self.open[(bar.asset_type, bar.symbol, kind)] = alert
             if kind == MARKET:
                 state = self.classes.setdefault(bar.asset_type, _ClassState())
