@@ -306,8 +306,10 @@ class Processor:
         c = self.counters
         c.accepted += out.accepted
         c.duplicates += out.duplicates
-        c.rejected += len(invalid)
-        c.late += len(out.late)
+        # the engine's list also carries refusals of kind "invalid" (an asset-type conflict)
+        late = sum(1 for r in out.late if r.kind == "late")
+        c.rejected += len(invalid) + len(out.late) - late
+        c.late += late
         c.windows += len(windows)
         for r in [*invalid, *out.late]:
             c.rejected_reasons[r.reason.split(":")[0]] += 1
