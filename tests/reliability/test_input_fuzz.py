@@ -205,7 +205,11 @@ def test_generated_hostile_files_are_fully_accounted_for(
     assert counts["ticks_in"] == n
     assert accounted == n, counts
     # a refused asset-type clash counts as rejected; its identical copies share a dead letter
-    assert invalid <= counts["rejected"] <= invalid + (copies if clash else 0), (invalid, clash, counts)
+    assert invalid <= counts["rejected"] <= invalid + (copies if clash else 0), (
+        invalid,
+        clash,
+        counts,
+    )
     assert counts["late"] - copies <= late <= counts["late"], (late, copies, counts)
     assert in_windows == counts["accepted"]
     assert counts["accepted"] <= raw <= counts["accepted"] + counts["late"]
