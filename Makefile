@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # what it installs, so a first `make run` shows progress instead of minutes of silence.
 PIP_INSTALL := $(BIN)/pip install --progress-bar on -c $(LOCK)
 
-.PHONY: install install-dev lock system-deps run test lint format bench clean airflow audit
+.PHONY: install install-dev lock system-deps run test lint format bench clean airflow audit fuzz
 
 # The core install: what the embedded pipeline imports (no Kafka, Spark, Grafana SDK or dev tools).
 # --no-compile: Python writes bytecode for the modules it imports on first use instead of pip
@@ -59,6 +59,10 @@ airflow:  # Apache Airflow 3 in its own venv (.venv-airflow), tickwatch installe
 # TICKWATCH_WRITE_REPORTS: the full suite rewrites docs/RELIABILITY.md from what it tried
 test: install-dev system-deps
 	TICKWATCH_WRITE_REPORTS=1 $(BIN)/pytest
+
+# The replay fuzz target, long: 2,000 generated files per format (make test runs a few)
+fuzz: install-dev
+	TICKWATCH_FUZZ_EXAMPLES=2000 $(BIN)/pytest tests/reliability/test_input_fuzz.py
 
 lint: install-dev
 	$(BIN)/ruff check src tests bench
