@@ -161,7 +161,7 @@ class Settings(BaseSettings):
         1.5, ge=0, description="an alert must exceed this x the series' own recent 99th |z|"
     )
     alert_gap_windows: int = Field(
-        6, ge=0, description="alerting windows this close (in windows) are one episode"
+        12, ge=0, description="alerting windows this close (in windows) are one episode"
     )
     alert_market_min_symbols: int = Field(
         3, ge=2, description="symbols alerting together that make a market-wide event"

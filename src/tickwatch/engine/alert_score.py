@@ -31,7 +31,11 @@ A window is *alerting* when one of these holds (T = `z_open`):
 - price: |z_m| > T, |m| >= `min_move_pct`, and volume confirms (z_v > `confirm_z`) or the move
   is large on its own (|z_m| > 2T);
 - volume: z_v > T, in the regular session for stocks (extended-hours volume is too erratic);
-- range: z_r > T and |z_m| or z_v at least `confirm_z` agree... or z_r > 2T.
+- range: z_r > T and |z_m| or z_v at least `confirm_z` agree... or z_r > 2T;
+- sustained: a two-sided CUSUM of the move or volume z (clipped at `clip`) exceeds `cusum_h`.
+Rare means beyond `tail_factor` x the recent tail and, for 24h series, not a daily schedule:
+as large (/ `recur_factor`) within `recur_minutes` of this time on `recur_days` of the last
+`recur_lookback` days. 24h series learn an hour-of-day profile (`hourly_profile`).
 
 Data faults (kind `data_fault`; excluded from every baseline, never a market alert):
 - `bad_print`: a price alert without volume confirmation whose next window returns to within
@@ -87,8 +91,14 @@ class AlertConfig:
     tail_quantile: float = 0.99
     tail_factor: float = 1.5
     tail_min: int = 100
-    hourly_profile: bool = False
+    hourly_profile: bool = True
     size_factor: float = 1.5
+    recur_days: int = 2  # 0: off
+    recur_lookback: int = 3
+    recur_minutes: int = 15
+    recur_factor: float = 1.5
+    cusum_k: float = 2.0
+    cusum_h: float = 12.0  # 0: off
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +181,8 @@ class SymbolScorer:
         self.range = _Feature()
         self.frozen_run = 0
         self.pending: tuple[Verdict, float] | None = None  # suspected bad print, its ref
+        self.daily: dict[int, dict[str, float]] = {}  # 24h series: window index -> |residual|
+        self.cusum: dict[str, list[float]] = {MOVE: [0.0, 0.0], VOLUME: [0.0, 0.0]}
         # a slot is seen once a session (stocks) or once per window of its hour (hourly)
         per_slot = 1 if calendar is not None else max(1, int(3600 // config.window.seconds))
         self.shape_rate = config.session_alpha / per_slot
@@ -248,7 +260,7 @@ class SymbolScorer:
         if warm and fault is None:
             if (
                 abs(zm) > c.z_open
-                and self.move.rare(residual[MOVE], c)
+                and self._novel(self.move, MOVE, residual, bar)
                 and move_pct is not None
                 and abs(move_pct) >= c.min_move_pct
                 and (confirmed or abs(zm) > c.size_factor * c.z_open)
@@ -258,11 +270,12 @@ class SymbolScorer:
                 zv is not None
                 and zv > c.z_open
                 and regular
-                and self.volume.rare(residual[VOLUME], c)
+                and self._novel(self.volume, VOLUME, residual, bar)
             ):
                 fired.append(VOLUME)
-            if zr > c.z_open and self.range.rare(residual[RANGE], c):
+            if zr > c.z_open and self._novel(self.range, RANGE, residual, bar):
                 fired.append(RANGE)
+            self._sustained(z, regular, fired)
         continuing = (
             warm
             and fault is None
@@ -289,12 +302,56 @@ class SymbolScorer:
             for feature, key in ((self.move, MOVE), (self.volume, VOLUME), (self.range, RANGE)):
                 if key in residual:
                     feature.remember(residual[key], c.tail_windows)
+            if self.calendar is None and c.recur_days > 0:
+                self._remember_daily(residual, bar)
         if fault == "split_like":
             self.ref = bar.close
         elif fault is None:
             self._learn(verdict, (slot, regular))
             self.ref = bar.close
         return verdict
+
+    def _sustained(self, z: dict[str, float], regular: bool, fired: list[str]) -> None:
+        """Two-sided CUSUM (k = `cusum_k`) of the move and volume z: a persistent shift."""
+        for key in (MOVE, VOLUME) if self.config.cusum_h > 0 else ():
+            value = z.get(key)
+            if value is None or (key == VOLUME and not regular):
+                continue
+            value, sums = _clip(value, self.config.clip), self.cusum[key]
+            sums[0] = max(0.0, sums[0] + value - self.config.cusum_k)
+            sums[1] = max(0.0, sums[1] - value - self.config.cusum_k)
+            if max(sums) > self.config.cusum_h or key in fired:
+                if key not in fired:
+                    fired.append(key)
+                sums[0] = sums[1] = 0.0
+
+    def _index(self, bar: Bar) -> int:
+        return int(bar.window_start.timestamp() // self.config.window.total_seconds())
+
+    def _remember_daily(self, residual: dict[str, float], bar: Bar) -> None:
+        c, index = self.config, self._index(bar)
+        self.daily[index] = {key: abs(value) for key, value in residual.items()}
+        step = int(c.window.total_seconds())
+        horizon = index - (c.recur_lookback * 86400 + c.recur_minutes * 60) // step - 1
+        while next(iter(self.daily)) < horizon:  # dicts keep insertion (window) order
+            del self.daily[next(iter(self.daily))]
+
+    def _novel(self, feature: _Feature, key: str, residual: dict[str, float], bar: Bar) -> bool:
+        """Rare for this series, and (24h series) not a daily schedule: a nightly job, a
+        funding or settlement time (stocks have session slots instead)."""
+        c = self.config
+        if not feature.rare(residual[key], c):
+            return False
+        if self.calendar is not None or c.recur_days <= 0:
+            return True
+        step = int(c.window.total_seconds())
+        day, tol, index = 86400 // step, c.recur_minutes * 60 // step, self._index(bar)
+        size = abs(residual[key]) / c.recur_factor
+        days = 0
+        for back in range(1, c.recur_lookback + 1):
+            near = (self.daily.get(index - back * day + k, {}) for k in range(-tol, tol + 1))
+            days += any(values.get(key, 0.0) >= size for values in near)
+        return days < c.recur_days
 
     def _expected(self, feature: _Feature, slot: int, prior: _Prior) -> float | None:
         if feature.level is None:

@@ -48,7 +48,7 @@ _RANK = {None: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3}
 
 @dataclass(frozen=True, slots=True)
 class EpisodeConfig:
-    gap_windows: int = 6
+    gap_windows: int = 12
     market_min_symbols: int = 3
     market_fraction: float = 0.5
     severity: tuple[float, float, float] = (3.0, 4.0, 5.0)  # low, medium, high bands
