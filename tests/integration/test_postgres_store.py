@@ -137,6 +137,13 @@ def _schema(url: str) -> dict[str, Any]:
     }
 
 
+def test_init_sql_is_fresh() -> None:
+    """storage/init.sql is generated (python -m tickwatch.store.ddl): it fails when stale."""
+    from tickwatch.store import ddl
+
+    assert INIT_SQL.read_text() == ddl.render(), "stale: run python -m tickwatch.store.ddl"
+
+
 def test_init_sql_builds_exactly_the_schema_of_the_package(
     postgres_db: str, postgres_url: str
 ) -> None:
