@@ -25,6 +25,7 @@ from tickwatch.runtime import Runtime
 from tickwatch.sources.alphavantage import AlphaVantageSource
 from tickwatch.sources.coingecko import CoinGeckoSource
 from tickwatch.web.app import health_report
+from tickwatch.web.storeview import StoreView
 
 T0 = datetime(2024, 3, 8, 15, 0, tzinfo=UTC)
 RATE = 600.0  # market seconds per real second
@@ -105,7 +106,8 @@ def test_hanging_source_times_out_and_the_rest_keeps_running(
         windows_then = runtime.counters.windows
         time.sleep(4)  # the hanging source is still retrying; the healthy one polls on
         windows_now = runtime.counters.windows
-        body = health_report(runtime.store, runtime, simulated=False)
+        view = StoreView(runtime.store.engine, read_only=False)
+        body = health_report(view, runtime, simulated=False, checks=[])
         tasks = {t["name"]: t["state"] for t in body["pipeline"]["tasks"]}
     finally:
         runtime.shutdown()
