@@ -141,7 +141,8 @@ def run(
                 style="bold yellow",
             )
         )
-    _lock_data_dir(settings.data_dir, "run")
+    if settings.bus == "memory":  # on Kafka, run only produces: producers may share a dir
+        _lock_data_dir(settings.data_dir, "run")
     if sources is None:
         sources = [_simulated_source(settings)]
     else:
