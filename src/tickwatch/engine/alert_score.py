@@ -317,10 +317,11 @@ class SymbolScorer:
             value = z.get(key)
             if value is None or (key == VOLUME and not regular):
                 continue
-            value, sums = _clip(value, self.config.clip), self.cusum[key]
-            sums[0] = max(0.0, sums[0] + value - self.config.cusum_k)
-            sums[1] = max(0.0, sums[1] - value - self.config.cusum_k)
-            if max(sums) > self.config.cusum_h or key in fired:
+            value, sums, k = _clip(value, self.config.clip), self.cusum[key], self.config.cusum_k
+            up, down = sums[0] + value - k, sums[1] - value - k
+            sums[0] = up if up > 0.0 else 0.0
+            sums[1] = down if down > 0.0 else 0.0
+            if sums[0] > self.config.cusum_h or sums[1] > self.config.cusum_h or key in fired:
                 if key not in fired:
                     fired.append(key)
                 sums[0] = sums[1] = 0.0
@@ -425,15 +426,16 @@ def _ew(previous: float | None, value: float, alpha: float) -> float:
 def _rate(alpha: float, count: int) -> float:
     """The EW weight, or 1/n while fewer than 1/alpha values were seen (a plain running mean
     first, so the first value does not linger in the baseline)."""
-    return max(alpha, 1.0 / max(count, 1))
+    inverse = 1.0 / count if count > 1 else 1.0
+    return inverse if inverse > alpha else alpha
 
 
 def _clip(value: float, bound: float) -> float:
-    return max(-bound, min(bound, value))
+    # conditionals, not max/min: this runs several times per window
+    return bound if value > bound else -bound if value < -bound else value
 
 
-def _bound(z: float, cap: float) -> float:
-    return max(-cap, min(cap, z))
+_bound = _clip
 
 
 def _log_range(bar: Bar) -> float:
