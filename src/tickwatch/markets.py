@@ -18,9 +18,12 @@ Friday, 09:30 to 16:00 New York time, so a long-running process never stops plac
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -66,13 +69,7 @@ class SessionCalendar:
             return self._opens, self._closes
         with self._lock:
             if self._opens is None or self._closes is None:
-                import exchange_calendars
-
-                calendar = exchange_calendars.get_calendar(self.exchange, start=CALENDAR_START)
-                schedule = calendar.schedule
-                self._opens = _epoch_seconds(schedule["open"])
-                self._closes = _epoch_seconds(schedule["close"])
-                self._last_day = schedule.index[-1].date()
+                self._opens, self._closes, self._last_day = _sessions(self.exchange)
             return self._opens, self._closes
 
     def session_of(self, day: date) -> tuple[int, int] | None:
@@ -120,6 +117,39 @@ class SessionCalendar:
     def is_open(self, moment: datetime) -> bool:
         """Whether the regular session is trading at `moment`."""
         return self.position(moment).regular
+
+
+def _sessions(exchange: str) -> tuple[np.ndarray, np.ndarray, date]:
+    """Session opens and closes (epoch seconds) and the last day the calendar knows.
+
+    Building them means importing pandas and `exchange_calendars` (a second or two), so they
+    are kept in the user's cache folder per library version and exchange, rebuilt after a week
+    (the library's calendars reach about a year ahead). A missing or unreadable cache is
+    simply rebuilt."""
+    from importlib.metadata import version
+
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tickwatch"
+    cached = folder / f"{exchange}-{version('exchange_calendars')}-{CALENDAR_START}.npz"
+    try:
+        if time.time() - cached.stat().st_mtime < 7 * 86_400:
+            with np.load(cached) as data:
+                last = date.fromordinal(int(data["last_day"]))
+                return data["opens"], data["closes"], last
+    except (OSError, ValueError, KeyError):
+        pass
+    import exchange_calendars
+
+    schedule = exchange_calendars.get_calendar(exchange, start=CALENDAR_START).schedule
+    opens, closes = _epoch_seconds(schedule["open"]), _epoch_seconds(schedule["close"])
+    last_day = schedule.index[-1].date()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(partial, opens=opens, closes=closes, last_day=last_day.toordinal())
+        partial.replace(cached)
+    except OSError:
+        pass  # a read-only home: build it every time
+    return opens, closes, last_day
 
 
 def _epoch_seconds(column: object) -> np.ndarray:
