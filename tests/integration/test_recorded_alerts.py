@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -135,3 +136,29 @@ def test_windows_after_the_bad_print_score_as_without_it(ibm_store: SqlStore) ->
     assert len(after) == 20
     assert [with_fault[t] for t in after] == [without[t] for t in after]
     assert with_fault[windows[bad].window_start][2] == "bad_print"
+
+
+def test_bitcoin_month_alerts_on_its_two_crashes_and_little_else(tmp_path: Path) -> None:
+    """CoinGecko's hourly BTC, 2021-04-15 to 05-15 (recorded): the 2021-04-18 flash crash
+    and the 2021-05-12 Tesla sell-off are alerted; the rest of the month is quiet."""
+    from tickwatch.sources.coingecko import parse_market_chart
+
+    body = json.loads(
+        (
+            RECORDED / "coingecko_market_chart_bitcoin_usd_days30_rec2021-05-15T1442Z.json"
+        ).read_text()
+    )
+    records = [r for _, r in parse_market_chart(body, "bitcoin", NOW)]
+    store = replay(records, tmp_path)
+    try:
+        market = [a for a in alert_rows(store) if a["kind"] == "market"]
+    finally:
+        store.close()
+    days = {a["opened_at"].date().isoformat() for a in market}  # type: ignore[union-attr]
+    assert "2021-04-18" in days
+    assert days & {"2021-05-12", "2021-05-13"}
+    assert len(market) <= 4
+    crash = next(a for a in market if a["opened_at"].date().isoformat() == "2021-04-18")  # type: ignore[union-attr]
+    # about hourly points: the move is measured since the previous point, not over 5 minutes
+    span = re.search(r"% in (\d+) min", str(crash["summary"]))
+    assert span is not None and 30 <= int(span.group(1)) <= 90, crash["summary"]

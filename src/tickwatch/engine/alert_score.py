@@ -130,6 +130,7 @@ class Verdict:
     fault: str | None  # data fault reason, or None
     regular: bool  # stocks: in the regular session; crypto: always True
     fired: tuple[str, ...] = ()  # the features that made it alert
+    move_minutes: float | None = None  # the span of the move: since the reference window
 
     @property
     def peak_abs_z(self) -> float:
@@ -174,13 +175,15 @@ class SymbolScorer:
         self.config = config
         self.calendar = calendar
         self.ref: float | None = None
+        self.ref_at: datetime | None = None  # the window whose close `ref` is
         self.last: datetime | None = None  # newest window judged (the engine skips older)
         self.count = 0
         self.move = _Feature()
         self.volume = _Feature()
         self.range = _Feature()
         self.frozen_run = 0
-        self.pending: tuple[Verdict, float] | None = None  # suspected bad print, its ref
+        # a suspected bad print, with the reference (close, window) it is judged against
+        self.pending: tuple[Verdict, float, datetime | None] | None = None
         self.daily: dict[int, dict[str, float]] = {}  # 24h series: window index -> |residual|
         self.cusum: dict[str, list[float]] = {MOVE: [0.0, 0.0], VOLUME: [0.0, 0.0]}
         # a slot is seen once a session (stocks) or once per window of its hour (hourly)
@@ -192,17 +195,17 @@ class SymbolScorer:
         bad print comes out one window later, before the window that settled it."""
         out: list[Verdict] = []
         if self.pending is not None:
-            held, ref_before = self.pending
+            held, ref_before, ref_at_before = self.pending
             self.pending = None
             m_held = 100 * math.log(held.bar.close / ref_before)
             m_back = 100 * math.log(bar.close / ref_before)
             if abs(m_back) <= self.config.revert_fraction * abs(m_held):
                 out.append(_as_fault(held, "bad_print"))
-                self.ref = ref_before  # the print never happened
+                self.ref, self.ref_at = ref_before, ref_at_before  # the print never happened
             else:
                 out.append(held)
                 self._learn(held, self._slot(held.bar))
-                self.ref = held.bar.close
+                self.ref, self.ref_at = held.bar.close, held.bar.window_start
         verdict = self._score(bar)
         if verdict is not None:
             out.append(verdict)
@@ -212,7 +215,7 @@ class SymbolScorer:
         """A held window with nothing after it (end of input) is judged as it scored."""
         if self.pending is None:
             return []
-        held, _ = self.pending
+        held = self.pending[0]
         self.pending = None
         return [held]
 
@@ -293,10 +296,14 @@ class SymbolScorer:
             fault=fault,
             regular=regular,
             fired=tuple(fired),
+            move_minutes=None
+            if self.ref_at is None
+            else (bar.window_start - self.ref_at).total_seconds() / 60,
         )
         if MOVE in fired and not confirmed and self.ref is not None:
-            self.pending = (verdict, self.ref)  # a bad print, or a real move? the next window says
-            self.ref = bar.close
+            # a bad print, or a real move? the next window says
+            self.pending = (verdict, self.ref, self.ref_at)
+            self.ref, self.ref_at = bar.close, bar.window_start
             return None
         if fault is None:
             for feature, key in ((self.move, MOVE), (self.volume, VOLUME), (self.range, RANGE)):
@@ -305,10 +312,10 @@ class SymbolScorer:
             if self.calendar is None and c.recur_days > 0:
                 self._remember_daily(residual, bar)
         if fault == "split_like":
-            self.ref = bar.close
+            self.ref, self.ref_at = bar.close, bar.window_start
         elif fault is None:
             self._learn(verdict, (slot, regular))
-            self.ref = bar.close
+            self.ref, self.ref_at = bar.close, bar.window_start
         return verdict
 
     def _sustained(self, z: dict[str, float], regular: bool, fired: list[str]) -> None:
@@ -489,4 +496,5 @@ def _as_fault(verdict: Verdict, reason: str) -> Verdict:
         fault=reason,
         regular=verdict.regular,
         fired=verdict.fired,
+        move_minutes=verdict.move_minutes,
     )

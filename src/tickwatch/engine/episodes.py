@@ -390,6 +390,10 @@ def _clock(moment: datetime, asset_type: AssetType) -> str:
     return moment.strftime("%b %d %H:%M UTC")
 
 
+def _span(minutes: int) -> str:
+    return f"{minutes} min" if minutes < 120 else f"{minutes / 60:.0f} h"
+
+
 def summary(v: Verdict, kind: str, window: timedelta, alert: Alert | None = None) -> str:
     """One line a person reads: "TSLA +3.1% in 5 min on 4.2x usual volume, Mar 15 09:45 ET"."""
     bar = v.bar
@@ -401,7 +405,8 @@ def summary(v: Verdict, kind: str, window: timedelta, alert: Alert | None = None
         return f"{bar.symbol} data fault: {what} at {bar.close:.6g}{move}, {when}"
     parts = [bar.symbol]
     if MOVE in v.fired and v.move_pct is not None:
-        parts.append(f"{v.move_pct:+.1f}% in {minutes} min")
+        span = int(v.move_minutes) if v.move_minutes else minutes  # since the last good close
+        parts.append(f"{v.move_pct:+.1f}% in {_span(span)}")
     elif v.move_pct is not None:
         parts.append(f"{v.move_pct:+.2f}%")
     if v.volume_ratio is not None and (VOLUME in v.fired or MOVE in v.fired):
