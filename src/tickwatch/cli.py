@@ -648,11 +648,11 @@ def check(
     ] = None,
     topic_prefix: Annotated[str, typer.Option(help="Prefix of the Kafka topic names")] = "",
     group: Annotated[
-        str | None, typer.Option(help="Kafka consumer group whose lag to measure [tickwatch]")
+        str | None, typer.Option(help="Kafka consumer group whose lag to measure [none]")
     ] = None,
     checkpoint: Annotated[
         list[Path] | None,
-        typer.Option(help="Live stream checkpoint (repeatable) [DATA_DIR/checkpoints/stream]"),
+        typer.Option(help="Live stream checkpoint (repeatable) [DATA_DIR/checkpoints/spark]"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON")] = False,
 ) -> None:

@@ -527,3 +527,77 @@ def test_web_health_checks_endpoint(settings: Settings, store: SqlStore):
         assert response.status_code == 503
         assert response.json()["checks"][0]["verdict"] == "fail"
         assert client.get("/health/checks", params={"name": ["nope"]}).status_code == 400
+
+
+# --- issue 18: checks that see the real stack ----------------------------------------------
+
+
+def test_windows_stamped_ahead_of_the_clock_are_never_negatively_stale(
+    settings: Settings, store: SqlStore
+):
+    # a source stamped 40 min ahead of the clock: the newest window ends at now + 30 min, so
+    # now - L - end is -40 min; the age reported is 0 (as fresh as can be), never negative
+    store.write([window(s, OPEN + timedelta(minutes=25)) for s in ("AAPL", "bitcoin")], [])
+    result, _, figures = verdict("freshness", OpsContext(settings, now=OPEN))
+    assert result is Verdict.OK
+    assert figures["stock_staleness_min"] == 0.0
+    assert figures["crypto_staleness_min"] == 0.0
+
+
+def _spark_offsets(checkpoint: Path, batch: int, positions: dict[str, dict[str, int]]) -> None:
+    """An offsets file in the layout Spark writes: version, metadata, one line per source."""
+    folder = checkpoint / "offsets"
+    folder.mkdir(parents=True, exist_ok=True)
+    metadata = {"batchWatermarkMs": 0, "batchTimestampMs": 0, "conf": {}}
+    lines = ["v1", orjson.dumps(metadata).decode(), orjson.dumps(positions).decode()]
+    (folder / str(batch)).write_text("\n".join(lines))
+
+
+@pytest.mark.kafka
+def test_bus_kafka_lag_comes_from_the_spark_checkpoint(kafka_ctx: OpsContext):
+    """With BUS=kafka the checks measure Spark's position (its checkpoint), not the group
+    `tickwatch`, which consumes nothing in that mode and would report the whole topic."""
+    assert kafka_ctx.kafka_bootstrap is not None
+    bootstrap, prefix = kafka_ctx.kafka_bootstrap, kafka_ctx.topic_prefix
+    topic = prefix + RAW_CRYPTO_TICKS
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        future.result()
+    _produce(bootstrap, topic, 10)
+    settings = kafka_ctx.settings.model_copy(
+        update={"bus": "kafka", "kafka_bootstrap_servers": bootstrap}
+    )
+    # Spark planned batch 3 up to offset 9 of partition 0: one message still to read
+    _spark_offsets(settings.data_dir / "checkpoints" / "spark", 3, {topic: {"0": 9}})
+    ctx = OpsContext.from_settings(settings, topic_prefix=prefix)
+    result, message, figures = verdict("consumer-lag", ctx)
+    assert result is Verdict.OK
+    assert figures["lag"] == {"checkpoint spark": {topic: 1}}
+    assert "group" not in message
+
+
+@pytest.mark.kafka
+def test_check_with_kafka_but_nothing_to_measure_fails_clearly(
+    kafka_bootstrap: str, settings: Settings, store: SqlStore
+):
+    """`tickwatch check consumer-lag --kafka HOST:PORT` without BUS=kafka and with no Spark
+    checkpoint used to print "lag within 1,000 messages ()": it measured nothing."""
+    prefix, bootstrap = f"chk{uuid.uuid4().hex[:6]}.", kafka_bootstrap
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(prefix + RAW_STOCK_TICKS, 1, 1)]).values():
+        future.result()
+    _produce(bootstrap, prefix + RAW_STOCK_TICKS, 3)
+    done = CliRunner().invoke(
+        app,
+        [
+            *("check", "consumer-lag", "--json", "--kafka", bootstrap),
+            *("--topic-prefix", prefix, "--data-dir", str(settings.data_dir)),
+        ],
+        env={"BUS": "memory"},
+    )
+    assert done.exit_code == 1, done.output
+    body = orjson.loads(done.stdout)
+    lag = body["checks"][0]
+    assert lag["verdict"] == "fail"
+    assert "no consumer position" in lag["message"]
+    assert str(settings.data_dir / "checkpoints" / "spark") in lag["message"]

@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tickwatch.config import Settings
 from tickwatch.errors import CheckFailed, ConfigError
 from tickwatch.ops.supervise import TaskStatus
+from tickwatch.spark.progress import checkpoint_dir
 from tickwatch.store.sql import connect
 
 log = logging.getLogger(__name__)
@@ -82,9 +83,6 @@ def fail(message: str, **figures: Any) -> Outcome:
     return Verdict.FAIL, message, figures
 
 
-LIVE_CHECKPOINT = "stream"  # DATA_DIR/checkpoints/stream: the stream job's checkpoint
-
-
 @dataclass
 class OpsContext:
     """What a check may look at.
@@ -111,14 +109,14 @@ class OpsContext:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> OpsContext:
-        """The context for this deployment: Kafka when BUS=kafka, the consumer group the
-        runtime's Kafka consumer uses, and the stream job's checkpoint under DATA_DIR
-        (`DATA_DIR/checkpoints/stream`, see LIVE_CHECKPOINT); `overrides` win."""
+        """The context for this deployment: Kafka when BUS=kafka and the Spark job's checkpoint
+        (`tickwatch.spark.progress.checkpoint_dir`, the job's own default), whose offsets give
+        the lag: with BUS=kafka the stream job is Spark, and no consumer group consumes the raw
+        topics (a group is measured only when named); `overrides` win."""
         kafka = settings.bus == "kafka"
         values: dict[str, Any] = {
             "kafka_bootstrap": settings.kafka_bootstrap_servers if kafka else None,
-            "consumer_group": "tickwatch" if kafka else None,
-            "live_checkpoints": (settings.data_dir / "checkpoints" / LIVE_CHECKPOINT,),
+            "live_checkpoints": (checkpoint_dir(settings.data_dir),),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(settings, **values)

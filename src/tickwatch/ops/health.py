@@ -39,7 +39,9 @@ ALL_TOPICS = (RAW_STOCK_TICKS, RAW_CRYPTO_TICKS, CLEAN_MARKET_DATA, MARKET_ANOMA
 
 
 def _minutes(delta: timedelta) -> float:
-    return round(delta.total_seconds() / 60, 1)
+    """An age in minutes, never negative: data stamped after `now` (a source or clock ahead)
+    is as fresh as can be, not fresher."""
+    return round(max(delta, timedelta(0)).total_seconds() / 60, 1)
 
 
 def _broker_down(ctx: OpsContext, exc: Exception) -> Outcome:
@@ -213,20 +215,9 @@ def stream_job(ctx: OpsContext) -> Outcome:
             state = "missing" if engine is None else engine.state
             return fail(f"embedded engine task is {state}", state=state)
         return ok("embedded engine task running", restarts=engine.restarts)
-    process = launcher(ctx.settings).alive("stream-job")
-    progress = probe.newest_mtime(ctx.live_checkpoints) if ctx.live_checkpoints else None
-    figures: dict[str, Any] = {"process_alive": process}
-    if progress is not None:
-        figures["checkpoint_age_min"] = _minutes(ctx.now - progress)
-    if process is False:
-        return fail("the stream job's process is gone; restart it (tickwatch spark)", **figures)
-    if process is True:
-        return ok("the stream job's process is running", **figures)
-    if progress is None:
-        return warn(
-            "cannot see the stream job: no process record and no live checkpoint", **figures
-        )
-    return ok(f"stream job checkpoint written {figures['checkpoint_age_min']} min ago", **figures)
+    return probe.stream_job_liveness(
+        launcher(ctx.settings).alive("stream-job"), ctx.live_checkpoints, ctx.now
+    )
 
 
 @check("freshness", "pipeline", "a new window closed within FRESHNESS_MINUTES (market hours aware)")
@@ -296,8 +287,8 @@ def consumer_lag(ctx: OpsContext) -> Outcome:
         positions[f"checkpoint {checkpoint.name}"] = {
             t: dict(parts) for t, parts in offsets.items() if t in ends
         }
-    if not positions:
-        return warn("no consumer to measure: set a consumer group or a live checkpoint")
+    if not any(positions.values()):
+        return probe.nothing_measured(ctx.live_checkpoints, ctx.consumer_group, sorted(ends))
     lags: dict[str, dict[str, int]] = {}
     for reader, topics_read in positions.items():
         for topic, parts in topics_read.items():

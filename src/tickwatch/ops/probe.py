@@ -6,7 +6,8 @@ read by a throwaway consumer assigned to `high - 1`, and a group's position is r
 
 Spark Structured Streaming keeps its Kafka position in the checkpoint, not in a consumer
 group: `CHECKPOINT/offsets/N` (N = the newest batch) holds a version line, a metadata line and
-then one JSON line per source, `{"topic": {"partition": next_offset}}`.
+then one JSON line per source, `{"topic": {"partition": next_offset}}`. Its liveness is the
+heartbeat the job writes next to it once per trigger interval (tickwatch.spark.progress).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from tickwatch.ops.checks import Outcome, fail, ok, warn
+from tickwatch.spark.progress import Heartbeat, read_heartbeat
 
 # confluent-kafka (the `kafka` extra) is imported by the functions that talk to a broker, so the
 # checks load, and run in embedded mode, on the core install.
@@ -179,3 +183,75 @@ def newest_mtime(paths: Iterable[Path]) -> datetime | None:
                 continue
             newest = stamp if newest is None else max(newest, stamp)
     return None if newest is None else datetime.fromtimestamp(newest, UTC)
+
+
+def _newest_heartbeat(checkpoints: Iterable[Path]) -> tuple[Path, Heartbeat] | None:
+    found = [(c, h) for c in checkpoints if (h := read_heartbeat(c)) is not None]
+    return max(found, key=lambda pair: pair[1].at, default=None)
+
+
+def stream_job_liveness(
+    process: bool | None, checkpoints: tuple[Path, ...], now: datetime
+) -> Outcome:
+    """The distributed stream job's verdict from its recorded process (None: no record) and
+    the newest heartbeat among `checkpoints`.
+
+    A heartbeat older than its limit (two trigger intervals) fails, whatever the process
+    record says: a job whose driver is alive but whose query stopped writes none either. No
+    heartbeat at all only warns: the job has never run with this checkpoint (or is starting).
+    """
+    where = ", ".join(str(c) for c in checkpoints) or "no checkpoint given"
+    figures: dict[str, Any] = {
+        "process_alive": process,
+        "checkpoints": [str(c) for c in checkpoints],
+    }
+    newest = _newest_heartbeat(checkpoints)
+    if newest is not None:
+        checkpoint, beat = newest
+        age = beat.age(now).total_seconds()
+        figures.update(
+            heartbeat_age_s=round(age, 1),
+            heartbeat_limit_s=round(beat.limit.total_seconds(), 1),
+            trigger_seconds=beat.trigger_seconds,
+            batch_id=beat.batch_id,
+            checkpoint=str(checkpoint),
+        )
+    if process is False:
+        return fail("the stream job's process is gone; restart it (tickwatch spark)", **figures)
+    if newest is None:
+        state = "its process is running but" if process else "no process record and"
+        return warn(
+            f"cannot see the stream job: {state} no heartbeat in {where}; start it "
+            "(tickwatch spark) or pass its --checkpoint",
+            **figures,
+        )
+    if beat.age(now) > beat.limit:
+        return fail(
+            f"the stream job's heartbeat is {age:.0f} s old (limit {beat.limit.total_seconds():g}"
+            f" s: two {beat.trigger_seconds:g} s triggers): the job is dead or stuck; restart it "
+            "(tickwatch spark) and read its log",
+            **figures,
+        )
+    batch = "" if beat.batch_id is None else f", last batch {beat.batch_id}"
+    return ok(f"stream job heartbeat {age:.0f} s ago{batch}", **figures)
+
+
+def nothing_measured(
+    checkpoints: tuple[Path, ...], group: str | None, topics: list[str]
+) -> Outcome:
+    """The consumer-lag verdict when no reader position was found: a failure that says where
+    it looked, never an "ok" over an empty measurement."""
+    looked = [
+        f"Spark checkpoint {c} (no offsets for {', '.join(topics) or 'the raw topics'})"
+        for c in checkpoints
+    ]
+    if group:
+        looked.append(f"group {group}")
+    where = "; ".join(looked) or "no checkpoint and no consumer group"
+    return fail(
+        f"no consumer position to measure the lag from: {where}; start the stream job "
+        "(tickwatch spark), or pass --checkpoint / --group for the reader to measure",
+        checkpoints=[str(c) for c in checkpoints],
+        group=group,
+        topics=topics,
+    )

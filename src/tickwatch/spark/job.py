@@ -37,6 +37,7 @@ from tickwatch.engine import EngineConfig
 from tickwatch.model import RAW_CRYPTO_TICKS, RAW_STOCK_TICKS
 from tickwatch.spark.jars import resolve_jars
 from tickwatch.spark.parse import validate_batches
+from tickwatch.spark.progress import checkpoint_dir, write_heartbeat
 from tickwatch.spark.schemas import OUTPUT, STATE, VALIDATED
 from tickwatch.spark.sinks import BatchSink
 from tickwatch.spark.state import make_advance
@@ -67,7 +68,7 @@ class JobConfig:
         config = cls(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             store_url=settings.database_url,
-            checkpoint=settings.data_dir / "checkpoints" / "spark",
+            checkpoint=checkpoint_dir(settings.data_dir),
             lake=settings.data_dir / "lake",
             engine=EngineConfig.from_settings(settings),
             max_clock_skew=settings.max_clock_skew,
@@ -182,8 +183,23 @@ def run(
     spark = build_session(master, jars=jars)
     query = start(spark, config, available_now=available_now)
     try:
-        query.awaitTermination()
+        keep_alive(query, config)
     finally:
         if query.isActive:
             query.stop()
         spark.stop()
+
+
+def keep_alive(
+    query: StreamingQuery, config: JobConfig, clock: Callable[[], datetime] = utc_now
+) -> None:
+    """Wait for the query to end, writing the heartbeat (tickwatch.spark.progress) once per
+    trigger interval while it is active, so the checks tell a quiet job from a dead one."""
+    while query.isActive:
+        progress = query.lastProgress
+        batch = None if progress is None else int(progress.batchId)
+        write_heartbeat(config.checkpoint, config.trigger_seconds, batch, clock())
+        # PySpark takes fractional seconds here (it converts to ms); its stub says int
+        if query.awaitTermination(config.trigger_seconds):  # type: ignore[arg-type]
+            break
+    query.awaitTermination()  # raises the query's exception when it failed

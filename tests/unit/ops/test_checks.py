@@ -87,12 +87,10 @@ def test_context_from_settings_follows_the_bus(settings: Settings):
     assert OpsContext.from_settings(settings).kafka_bootstrap is None
     kafka = settings.model_copy(update={"bus": "kafka", "kafka_bootstrap_servers": "k:9092"})
     ctx = OpsContext.from_settings(kafka, topic_prefix="t.")
-    assert (ctx.kafka_bootstrap, ctx.consumer_group, ctx.topic_prefix) == (
-        "k:9092",
-        "tickwatch",
-        "t.",
-    )
-    assert ctx.live_checkpoints == (settings.data_dir / "checkpoints" / "stream",)
+    # with BUS=kafka the stream job is Spark: no consumer group reads the raw topics, its
+    # checkpoint (the one `tickwatch spark` writes by default) holds the position
+    assert (ctx.kafka_bootstrap, ctx.consumer_group, ctx.topic_prefix) == ("k:9092", None, "t.")
+    assert ctx.live_checkpoints == (settings.data_dir / "checkpoints" / "spark",)
 
 
 def test_summary_names_failures_and_restarts():
