@@ -205,6 +205,30 @@ def _live_or_none(settings: Settings) -> list[Source] | None:
         raise typer.Exit(2) from None
 
 
+def _existing_store(settings: Settings) -> Settings:
+    """The settings of the store `tickwatch run` wrote, never creating one.
+
+    A simulated run keeps its data in DATA_DIR/simulated: when DATA_DIR holds no store but
+    that folder does, use it (and say so). No store at all: exit 2 naming both places, before
+    anything opens a connection (opening an SQLite URL creates an empty database)."""
+    from tickwatch.runtime import SIMULATED_DIR
+
+    if settings.store_url is not None:
+        return settings
+    db = Path(settings.database_url.removeprefix("sqlite:///"))
+    if db.is_file():
+        return settings
+    simulated = settings.data_dir / SIMULATED_DIR
+    if settings.data_dir.name != SIMULATED_DIR and (simulated / db.name).is_file():
+        console.print(f"no store at {db}; using the simulated run's store in {simulated}")
+        return settings.model_copy(update={"data_dir": simulated})
+    console.print(
+        f"[red]error:[/] no store at {db} (nor in {simulated}): run `tickwatch run` or "
+        "`tickwatch replay` first, or set DATA_DIR (or STORE_URL) to the store to use"
+    )
+    raise typer.Exit(2)
+
+
 def _simulated_source(settings: Settings) -> SimulatedSource:
     """The simulator, continuing this data dir's market if it has one (runtime.py)."""
     from tickwatch.runtime import simulated_source
@@ -228,13 +252,7 @@ def serve(
     settings = _settings(data_dir=data_dir, web_host=host, web_port=port)
     if simulated:
         settings = settings.model_copy(update={"data_dir": settings.data_dir / SIMULATED_DIR})
-    db = Path(settings.database_url.removeprefix("sqlite:///"))
-    if settings.store_url is None and not db.exists():
-        hint = "run `tickwatch run` or `tickwatch replay` first"
-        if (settings.data_dir / SIMULATED_DIR / db.name).exists():
-            hint = "add --simulated to serve the simulated data"
-        console.print(f"[red]error:[/] no store at {db}: {hint}")
-        raise typer.Exit(2)
+    settings = _existing_store(settings)
     is_simulated = settings.data_dir.name == SIMULATED_DIR
     try:
         web_app = create_app(settings, simulated=is_simulated)
@@ -269,7 +287,9 @@ def produce(
         producer: Source = (
             AlphaVantageSource(settings, rounds=rounds)
             if market == "stocks"
-            else CoinGeckoSource(settings, rounds=rounds, warm_start=not once)
+            else CoinGeckoSource(
+                settings, rounds=rounds, warm_start=not once, give_up_after=1 if once else None
+            )
         )
     except TickwatchError as exc:
         console.print(f"[red]error:[/] {exc}")
@@ -298,6 +318,12 @@ def produce(
     console.print(
         f"{producer.name}: {count:,} ticks to {where} | {_source_health(producer, settings.mask)}"
     )
+    if once and not count and not stop.is_set():  # nothing fetched is a failure, not success
+        console.print(
+            f"[red]error:[/] {producer.name} --once wrote nothing: "
+            f"{settings.mask(producer.health.message or 'no new data')}"
+        )
+        raise typer.Exit(1)
 
 
 def _graceful_stop() -> threading.Event:
@@ -668,6 +694,7 @@ def check(
     except TickwatchError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    settings = _existing_store(settings)
     ctx = OpsContext.from_settings(
         settings,
         kafka_bootstrap=kafka,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -55,14 +55,55 @@ CRITICAL_ANOMALY = ("symbol", "window_start", "anomaly_type", "value", "z_score"
 LAKE_DAYS = 2  # lake partitions (UTC days) the lake checks read
 MANY_FILES = 500  # files in one partition before compaction is overdue
 EPS = 1e-9
+STALE_REFERENCE = timedelta(hours=1)  # newest data older than this: messages name the span
+
+
+def reference(ctx: OpsContext) -> datetime:
+    """The moment the quality checks look back from: `ctx.now`, or the end of the newest
+    stored window when that is earlier. A replayed or old store (last week's file, a stopped
+    run) is judged on its own last 24 hours instead of on an empty span of the wall clock;
+    whether the data is recent is the freshness check's question, not these."""
+    with ctx.engine.connect() as conn:
+        newest = conn.execute(select(func.max(clean_market_data.c.window_end))).scalar_one()
+    if newest is None:
+        return ctx.now
+    if isinstance(newest, str):  # SQLite without the column type's processing
+        newest = datetime.fromisoformat(newest)
+    if newest.tzinfo is None:
+        newest = newest.replace(tzinfo=UTC)
+    newest_end: datetime = newest.astimezone(UTC)
+    return min(ctx.now, newest_end)
 
 
 def _since(ctx: OpsContext) -> Any:
-    return ctx.now - timedelta(hours=24)
+    return reference(ctx) - timedelta(hours=24)
+
+
+def _span(ctx: OpsContext) -> str:
+    """'24 h' against the wall clock, or which 24 h when judged against older data."""
+    ref = reference(ctx)
+    if ctx.now - ref <= STALE_REFERENCE:
+        return "the last 24 h"
+    return f"the 24 h before the store's newest window ({ref:%Y-%m-%d %H:%M} UTC)"
+
+
+def _nothing_to_judge(ctx: OpsContext, what: str, **figures: Any) -> Outcome:
+    return warn(
+        f"no windows in {_span(ctx)} to judge{what}: is the pipeline writing to "
+        f"{ctx.settings.data_dir}?",
+        **figures,
+    )
+
+
+def _window_count(ctx: OpsContext) -> int:
+    with ctx.engine.connect() as conn:
+        query = select(func.count()).where(clean_market_data.c.window_end > _since(ctx))
+        return int(conn.execute(query).scalar_one())
 
 
 def _lake_days(ctx: OpsContext) -> list[str]:
-    days = [(ctx.now - timedelta(days=n)).date().isoformat() for n in range(LAKE_DAYS)]
+    ref = reference(ctx)
+    days = [(ref - timedelta(days=n)).date().isoformat() for n in range(LAKE_DAYS)]
     folder = ctx.lake_root / CLEAN_MARKET_DATA
     return [d for d in days if (folder / f"date={d}").is_dir()]
 
@@ -78,6 +119,11 @@ def _lake_table(ctx: OpsContext) -> Any:
         for f in sorted((ctx.lake_root / CLEAN_MARKET_DATA / f"date={day}").glob("*.parquet"))
     ]
     return pa.concat_tables(parts) if parts else None
+
+
+def _lake_rows(ctx: OpsContext) -> int:
+    lake = _lake_table(ctx)
+    return 0 if lake is None else int(lake.num_rows)
 
 
 def _null_counts(ctx: OpsContext) -> dict[str, int]:
@@ -110,6 +156,8 @@ def nulls(ctx: OpsContext) -> Outcome:
         return fail(
             f"nulls in critical columns: {listed}; find the writer that produced them", nulls=counts
         )
+    if not _window_count(ctx) and not _lake_rows(ctx):
+        return _nothing_to_judge(ctx, " for nulls", nulls=counts)
     return ok("no nulls in critical columns", nulls=counts)
 
 
@@ -154,6 +202,8 @@ def duplicates(ctx: OpsContext) -> Outcome:
             "restart); readers that do not dedup will double count until compaction",
             **figures,
         )
+    if not _window_count(ctx) and not (lake is not None and lake.num_rows):
+        return _nothing_to_judge(ctx, " for duplicates", **figures)
     return ok("no duplicate windows", **figures)
 
 
@@ -209,7 +259,9 @@ def price_sanity(ctx: OpsContext) -> Outcome:
             "another source before trusting them",
             **figures,
         )
-    return ok(f"{figures['windows']:,} windows in 24 h have sane prices", **figures)
+    if not figures["windows"]:
+        return _nothing_to_judge(ctx, "", **figures)
+    return ok(f"{figures['windows']:,} windows in {_span(ctx)} have sane prices", **figures)
 
 
 @check("anomaly-stats", "quality", "anomalies in 24 h by type and severity, and their rate")
@@ -243,8 +295,10 @@ def anomaly_stats(ctx: OpsContext) -> Outcome:
         "mean_abs_z": round(weighted_z / total, 3) if total else None,
         "rate": round(rate, 5),
     }
+    if not windows:
+        return _nothing_to_judge(ctx, " for anomalies", **figures)
     message = (
-        f"{total} anomalies in 24 h ("
+        f"{total} anomalies in {_span(ctx)} ("
         + (", ".join(f"{k} {n}" for k, n in sorted(by_type.items())) or "none")
         + f"), {rate:.2%} of scored features"
     )
@@ -258,7 +312,9 @@ def rows_per_window(ctx: OpsContext) -> Outcome:
     c = clean_market_data.c
     with ctx.engine.connect() as conn:
         rows = conn.execute(
-            select(c.window_start, c.symbol).where(c.window_start >= ctx.now - timedelta(hours=1))
+            select(c.window_start, c.symbol).where(
+                c.window_start >= reference(ctx) - timedelta(hours=1)
+            )
         ).all()
     present: dict[str, set[str]] = {}
     for start, symbol in rows:

@@ -150,6 +150,31 @@ def parse_intraday(
     return bars
 
 
+class _BudgetedClient(httpx.Client):
+    """An HTTP client that counts each request that may have reached Alpha Vantage.
+
+    A request that failed to connect (DNS lookup, refused connection, connect timeout) never
+    reached the API, so it must not spend one of the 25 calls of the day: offline, a retried
+    DNS failure would otherwise use up the budget before the first real call. Anything else
+    counts, including a read timeout (the server may have counted it).
+    """
+
+    def __init__(self, on_call: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_call = on_call
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        try:
+            response = super().send(request, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            raise
+        except httpx.HTTPError:
+            self._on_call()
+            raise
+        self._on_call()
+        return response
+
+
 class AlphaVantageSource:
     name = SOURCE_NAME
 
@@ -172,10 +197,10 @@ class AlphaVantageSource:
             settings.alpha_vantage_calls_per_day,
             min_spacing=settings.stock_poll_interval / len(self.symbols),
         )
-        self.client = client or httpx.Client(timeout=settings.request_timeout)
-        self.fetcher = Fetcher(
-            self.client, self.clock, on_request=lambda: self.budget.record(self.clock())
-        )
+        count = lambda: self.budget.record(self.clock())  # noqa: E731
+        self.client = client or _BudgetedClient(count, timeout=settings.request_timeout)
+        # a client of the caller's counts every attempt; ours skips those that never connected
+        self.fetcher = Fetcher(self.client, self.clock, on_request=count if client else None)
         self.health = SourceHealth(state="starting", message="warm start pending")
         self._emitted: dict[str, datetime] = {}
         self._polled: set[str] = set()

@@ -122,7 +122,11 @@ class CoinGeckoSource:
         clock: Callable[[], datetime] | None = None,
         rounds: int | None = None,
         warm_start: bool = True,
+        give_up_after: int | None = None,
     ) -> None:
+        """`rounds` successful polls end the stream (None: never); `give_up_after` failed
+        polls in a row end it too (each already retried by the Fetcher), so `produce crypto
+        --once` offline stops instead of polling an unreachable API for ever."""
         if not settings.crypto_ids:
             raise SourceError("CRYPTO_IDS is empty: name at least one CoinGecko coin id")
         self.coins = list(settings.crypto_ids)
@@ -133,6 +137,7 @@ class CoinGeckoSource:
         self.poll_interval = timedelta(seconds=settings.crypto_poll_interval)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.rounds = rounds
+        self.give_up_after = give_up_after
         self.client = client or httpx.Client(timeout=settings.request_timeout)
         self.fetcher = Fetcher(self.client, self.clock, on_request=self._count)
         self.health = SourceHealth(state="starting", message="warm start pending")
@@ -203,7 +208,7 @@ class CoinGeckoSource:
             self._succeeded(f"warm start {coin}: {len(records)} points")
             if records:
                 yield records
-        done = 0
+        done = failed = 0
         while not stop.is_set():
             if not self._wait_turn(stop):
                 return
@@ -213,7 +218,11 @@ class CoinGeckoSource:
                 return
             except SourceError as exc:
                 self._failed(exc, None)
+                failed += 1
+                if self.give_up_after is not None and failed >= self.give_up_after:
+                    return
                 continue
+            failed = 0
             self._next_at = self.clock() + max(self.poll_interval, self.spacing)
             self._succeeded(f"{len(records)} new prices")
             if records:

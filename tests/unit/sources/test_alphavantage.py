@@ -7,6 +7,7 @@ system tz database, independently of the code's zoneinfo.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -341,3 +342,22 @@ def test_timeouts_are_retried_then_reported(
 def test_parse_rejects_a_body_without_the_series() -> None:
     with pytest.raises(SourceError, match="no 'Time Series \\(5min\\)'"):
         parse_intraday({"Meta Data": {}}, "IBM", T0)
+
+
+def test_requests_that_never_connect_do_not_spend_the_daily_budget(clock: FakeClock) -> None:
+    """A failed DNS lookup and a refused connection are the same httpx.ConnectError: nothing
+    reached the API. Here a closed loopback port refuses (offline, unlike a DNS query): three
+    attempts fail, all 25 calls of the day are still there. Answered requests count (above)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    values = {
+        "alpha_vantage_base_url": f"http://127.0.0.1:{port}/query",
+        "alpha_vantage_api_key": "testkey",
+        "stock_symbols": ["IBM"],
+        "request_timeout": 2.0,
+    }
+    source = AlphaVantageSource(Settings(_env_file=None, **values), clock=clock, rounds=1)  # type: ignore[call-arg]
+    assert run(source, clock) == []
+    assert source.health.state == "down" and "ConnectError" in source.health.message
+    assert source.budget.remaining_today(clock.now) == 25
