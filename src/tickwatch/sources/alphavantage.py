@@ -208,9 +208,12 @@ class AlphaVantageSource:
         self._errors: dict[str, str] = {}
         self._resume_at: datetime | None = None
         if self.api_key == "demo" and self.symbols != ["IBM"]:
+            others = ", ".join(s for s in self.symbols if s != "IBM")
             log.warning(
-                "ALPHA_VANTAGE_API_KEY is 'demo': it serves only IBM; get a free key at "
-                "https://www.alphavantage.co/support/#api-key and set it in .env"
+                "ALPHA_VANTAGE_API_KEY is 'demo': it serves only IBM, so STOCK_SYMBOLS %s will "
+                "fail; get a free key at https://www.alphavantage.co/support/#api-key and set "
+                "it in .env, or set STOCK_SYMBOLS=IBM",
+                others,
             )
 
     def poll(self, symbol: str, stop: threading.Event) -> list[Record]:

@@ -361,3 +361,20 @@ def test_requests_that_never_connect_do_not_spend_the_daily_budget(clock: FakeCl
     assert run(source, clock) == []
     assert source.health.state == "down" and "ConnectError" in source.health.message
     assert source.budget.remaining_today(clock.now) == 25
+
+
+def test_the_demo_key_warns_at_start_which_symbols_will_fail(
+    httpserver: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    demo = settings(httpserver, alpha_vantage_api_key="demo", stock_symbols=["AAPL", "IBM"])
+    with caplog.at_level("WARNING", logger="tickwatch.sources.alphavantage"):
+        AlphaVantageSource(demo)
+    assert (
+        "ALPHA_VANTAGE_API_KEY is 'demo': it serves only IBM, so STOCK_SYMBOLS AAPL will fail"
+        in caplog.text
+    )
+    assert "or set STOCK_SYMBOLS=IBM" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tickwatch.sources.alphavantage"):
+        AlphaVantageSource(settings(httpserver, alpha_vantage_api_key="demo"))  # IBM alone
+    assert caplog.text == ""
