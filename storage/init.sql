@@ -143,6 +143,13 @@ CREATE TABLE IF NOT EXISTS market_events (
 );
 CREATE INDEX IF NOT EXISTS ix_market_events_window_start ON market_events (window_start);
 
+CREATE TABLE IF NOT EXISTS provenance (
+	source VARCHAR(64) NOT NULL,
+	kind VARCHAR(16) NOT NULL,
+	first_seen TIMESTAMP WITH TIME ZONE NOT NULL,
+	PRIMARY KEY (source)
+);
+
 CREATE TABLE IF NOT EXISTS silences (
 	silence_id VARCHAR(32) NOT NULL,
 	symbol TEXT,

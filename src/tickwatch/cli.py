@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -152,6 +152,10 @@ def run(
         )
     runtime = Runtime(settings, sources, web=web)
     stop = _graceful_stop()
+    if runtime.embedded_engine:  # the store says what wrote it (the SIMULATED banner)
+        from tickwatch.store import provenance
+
+        provenance.record(runtime.store.engine, [s.name for s in sources])
     runtime.start()
     if runtime.web is not None and runtime.web.wait_started():
         console.print(f"dashboard: [bold]{runtime.web.url}[/] (API docs at /docs)")
@@ -348,6 +352,10 @@ def _status_line(c: Counters, runtime: Runtime) -> str:
         for name, t in runtime.supervisor.tasks.items()
     )
     market = c.last_event_time.strftime("%Y-%m-%d %H:%M") if c.last_event_time else "-"
+    if not runtime.embedded_engine:  # on Kafka this process only produces: count what it did
+        health = "".join(f" | {_source_health(s, runtime.settings.mask)}" for s in runtime.sources)
+        now = f"[dim]{datetime.now():%H:%M:%S}[/]"
+        return f"{now} published {runtime.published:,} ticks to Kafka | {tasks}{health}"
     return (
         f"[dim]{datetime.now():%H:%M:%S}[/] market time {market} | ticks {c.ticks_in:,} | "
         f"windows {c.windows:,} | anomalies {c.anomaly_total:,} (high {high}) | "
@@ -409,7 +417,7 @@ def replay(
     from tickwatch.processor import Processor
     from tickwatch.sources.fastread import replay_blocks
     from tickwatch.sources.replay import ReplaySource, count_records
-    from tickwatch.store import ParquetLake, SqlStore
+    from tickwatch.store import ParquetLake, SqlStore, provenance
 
     settings = _settings(data_dir=data_dir)
     logging.getLogger("tickwatch.processor").setLevel(logging.WARNING)
@@ -423,6 +431,7 @@ def replay(
     processor = Processor(settings, store, ParquetLake(settings.data_dir / "lake"))
     total = sum(count_records(p) for p in paths)
     stop = _graceful_stop()
+    seen: set[str] = set()  # source names of the replayed ticks: the store's provenance
     try:
         with _progress(as_json) as progress:
             task = progress.add_task("replaying", total=total)
@@ -430,12 +439,15 @@ def replay(
                 blocks = replay_blocks(paths, processor.clock(), settings.max_clock_skew, stop)
                 for block in blocks:
                     if block.batch is not None:
+                        seen.update(block.batch.sources)
                         processor.handle_batch(block.batch)
                     else:
+                        seen.update(_source_names(block.records))
                         processor.handle(block.records)
                     progress.advance(task, block.rows)
             else:
                 for batch in source.batches(stop):
+                    seen.update(_source_names(batch))
                     processor.handle(batch)
                     progress.advance(task, len(batch))
     except SourceError as exc:  # a file failed after its check (changed, or an I/O error)
@@ -445,6 +457,7 @@ def replay(
         stopped = False
     try:
         processor.finish()
+        provenance.record(store.engine, seen)
     except TickwatchError as exc:  # rows could not be stored: never report success
         console.print(f"[red]error:[/] {settings.mask(str(exc))}")
         raise typer.Exit(1) from None
@@ -461,6 +474,12 @@ def replay(
             f"results in {settings.database_url.removeprefix('sqlite:///')} and "
             f"{settings.data_dir / 'lake'}"
         )
+
+
+def _source_names(records: Iterable[object]) -> set[str]:
+    return {
+        str(r["source"]) for r in records if isinstance(r, dict) and r.get("source") is not None
+    }
 
 
 def _progress(quiet: bool) -> Progress:

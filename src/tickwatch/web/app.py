@@ -36,6 +36,7 @@ from tickwatch.config import Settings
 from tickwatch.errors import ConfigError
 from tickwatch.model import AnomalyType, Severity
 from tickwatch.ops.checks import worst
+from tickwatch.store import provenance
 from tickwatch.web.alerts import AlertPage, EpisodeWindow, alert_page, episode_windows
 from tickwatch.web.docs import add_docs
 from tickwatch.web.guard import SecurityHeaders, SendTimeout, allowed_hosts
@@ -127,6 +128,12 @@ def create_app(
     pipeline, or Kafka, where the Spark job detects and writes the store) it polls the store.
     """
     store = open_view(settings.database_url)
+
+    def holds_simulated() -> bool:
+        """The caller knows (a simulated run), or the store's provenance says so (any store
+        a simulated run or a replay of simulator output wrote: store/provenance.py)."""
+        return simulated or provenance.is_simulated(store.engine)
+
     reader = Reader(store.engine)
     checks = Checks(settings, pipeline, clock)
     hub = Hub()
@@ -171,7 +178,7 @@ def create_app(
         """Symbols, the newest data time (the 'now' of every range) and the thresholds."""
         return Meta(
             version=__version__,
-            simulated=simulated,
+            simulated=holds_simulated(),
             newest=reader.newest(),
             symbols=reader.symbols(),
             window_minutes=settings.window_minutes,
@@ -300,7 +307,7 @@ def create_app(
     def health() -> Response:
         """ok; degraded (a source, task or pipeline check is failing: see /health/checks);
         down (the store cannot be read: 503)."""
-        body = health_report(store, pipeline, simulated, checks.run(None))
+        body = health_report(store, pipeline, holds_simulated(), checks.run(None))
         status = 503 if body["status"] == "down" else 200
         masked = settings.mask(orjson.dumps(body).decode())  # errors may echo a key
         return Response(masked, status_code=status, media_type="application/json")
