@@ -52,6 +52,25 @@ START_TIMEOUT = 10.0  # seconds the constructor waits for the broker before goin
 TOPIC_RETRY_SECONDS = 2.0
 
 
+class _ClientLog:
+    """librdkafka's own log lines, demoted to DEBUG and counted.
+
+    During a broker outage librdkafka logs every refused connection at ERROR (about four a
+    second, hundreds a minute) although nothing is lost: the producer buffers and retries. The
+    outage is reported by `KafkaBus._on_error` instead, once when it starts and once, with this
+    count, when it ends. Run with LOG_LEVEL=DEBUG to see the client's lines.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self.serious = 0  # lines librdkafka logged at WARNING or above
+
+    def log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
+        if level >= logging.WARNING:
+            self.serious += 1
+        self._logger.log(logging.DEBUG, msg, *args, **kwargs)
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
@@ -200,13 +219,15 @@ class KafkaBus:
         self.bootstrap_servers = bootstrap_servers
         self.group = group
         self.prefix = topic_prefix
-        # librdkafka's own log lines go to this module's logger, not straight to stderr
+        # librdkafka's own log lines go to this module's logger at DEBUG (see _ClientLog)
+        self._client_log = _ClientLog(log)
         self._base = {
             "bootstrap.servers": bootstrap_servers,
-            "logger": log,
+            "logger": self._client_log,
             **(client_config or {}),
         }
         self._down_since: float | None = None
+        self._down_errors = 0  # errors reported while the broker is unreachable
         self._lock = threading.Lock()
         self.delivered = 0
         self.failed = 0
@@ -260,12 +281,18 @@ class KafkaBus:
             with self._lock:
                 if self._down_since is None:
                     self._down_since = time.monotonic()
+                    self._down_errors = 0
+                    self._client_log.serious = 0
                     log.warning(
                         "Kafka broker %s unreachable (%s): buffering %d messages and retrying",
                         self.bootstrap_servers,
                         error.str(),
                         len(self._producer),
                     )
+                else:
+                    self._down_errors += 1
+        elif self._down_since is not None:
+            self._down_errors += 1  # a symptom of the outage already reported
         else:
             log.warning("Kafka producer: %s", error.str())
 
@@ -279,9 +306,13 @@ class KafkaBus:
             with self._lock:
                 if self._down_since is not None:
                     log.warning(
-                        "Kafka broker %s reachable again after %.1f s; delivering the buffer",
+                        "Kafka broker %s reachable again after %.1f s (%d client errors, %d "
+                        "client log lines at WARNING+ meanwhile); %d messages still queued",
                         self.bootstrap_servers,
                         time.monotonic() - self._down_since,
+                        self._down_errors,
+                        self._client_log.serious,
+                        len(self._producer),
                     )
                     self._down_since = None
 
