@@ -577,7 +577,7 @@ def test_bus_kafka_lag_comes_from_the_spark_checkpoint(kafka_ctx: OpsContext):
 
 
 @pytest.mark.kafka
-def test_check_with_kafka_but_nothing_to_measure_fails_clearly(
+def test_check_with_kafka_but_nothing_to_measure_says_so(
     kafka_bootstrap: str, settings: Settings, store: SqlStore
 ):
     """`tickwatch check consumer-lag --kafka HOST:PORT` without BUS=kafka and with no Spark
@@ -595,9 +595,9 @@ def test_check_with_kafka_but_nothing_to_measure_fails_clearly(
         ],
         env={"BUS": "memory"},
     )
-    assert done.exit_code == 1, done.output
+    assert done.exit_code == 0, done.output
     body = orjson.loads(done.stdout)
     lag = body["checks"][0]
-    assert lag["verdict"] == "fail"
+    assert lag["verdict"] == "warn"  # like stream-job with no heartbeat: never ran here
     assert "no consumer position" in lag["message"]
     assert str(settings.data_dir / "checkpoints" / "spark") in lag["message"]

@@ -239,8 +239,10 @@ def stream_job_liveness(
 def nothing_measured(
     checkpoints: tuple[Path, ...], group: str | None, topics: list[str]
 ) -> Outcome:
-    """The consumer-lag verdict when no reader position was found: a failure that says where
-    it looked, never an "ok" over an empty measurement."""
+    """The consumer-lag verdict when no reader position was found: a warning that says where
+    it looked, never an "ok" over an empty measurement. A warning like stream-job's when it
+    sees no heartbeat: the job has not run with this checkpoint; a job that ran and died
+    fails there, on its stale heartbeat."""
     looked = [
         f"Spark checkpoint {c} (no offsets for {', '.join(topics) or 'the raw topics'})"
         for c in checkpoints
@@ -248,7 +250,7 @@ def nothing_measured(
     if group:
         looked.append(f"group {group}")
     where = "; ".join(looked) or "no checkpoint and no consumer group"
-    return fail(
+    return warn(
         f"no consumer position to measure the lag from: {where}; start the stream job "
         "(tickwatch spark), or pass --checkpoint / --group for the reader to measure",
         checkpoints=[str(c) for c in checkpoints],
