@@ -161,12 +161,13 @@ def run(
         console.print(f"dashboard: [bold]{runtime.web.url}[/] (API docs at /docs)")
     began = time.monotonic()
     try:
-        while not stop.wait(5.0):
-            console.print(settings.mask(_status_line(runtime.processor.counters, runtime)))
-            if duration is not None and time.monotonic() - began >= duration:
-                break
-            if runtime.sources_finished():
-                break
+        with StatusBoard(console) as board:
+            while not stop.wait(board.tick):
+                board.update(settings.mask(_status_line(runtime.processor.counters, runtime)))
+                if duration is not None and time.monotonic() - began >= duration:
+                    break
+                if runtime.sources_finished():
+                    break
     finally:
         console.print("stopping: flushing buffered rows and closing open windows ...")
         try:
@@ -342,6 +343,53 @@ def _graceful_stop() -> threading.Event:
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
     return stop
+
+
+class StatusBoard:
+    """Where `tickwatch run` shows its status line.
+
+    On a terminal: one line redrawn in place (rich Live, transient), cut to the screen width
+    so it never grows into a block; log lines print above it and it vanishes when the run
+    stops. Elsewhere (CI, a pipe, a log file) redrawing would only add noise, so a plain line
+    is printed whole, as one line, every `every` seconds. `tick` is how often the caller
+    should update.
+    """
+
+    def __init__(
+        self, target: Console, every: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        from rich.live import Live
+
+        self.console = target
+        self.every = every
+        self.clock = clock
+        self.live = (
+            Live(console=target, transient=True, auto_refresh=False) if target.is_terminal else None
+        )
+        self.tick = 1.0 if self.live is not None else every
+        self._last = clock()
+
+    def __enter__(self) -> StatusBoard:
+        if self.live is not None:
+            self.live.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def update(self, line: str) -> None:
+        from rich.text import Text
+
+        if self.live is not None:
+            text = Text.from_markup(line, overflow="ellipsis")
+            text.no_wrap = True
+            self.live.update(text, refresh=True)
+            return
+        now = self.clock()
+        if now - self._last >= self.every * 0.9:  # stop.wait(every) may wake a hair early
+            self._last = now
+            self.console.print(Text.from_markup(line), soft_wrap=True)  # whole, one line
 
 
 def _status_line(c: Counters, runtime: Runtime) -> str:
