@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.services import KafkaBroker
 from tickwatch.bus.kafka import KafkaBus
 from tickwatch.config import load_settings
 from tickwatch.model import RAW_CRYPTO_TICKS
@@ -87,3 +88,32 @@ def test_an_unreachable_broker_is_one_warning_not_a_flood(caplog: pytest.LogCapt
     assert sum("unreachable" in m for m in warnings) == 1
     assert len(warnings) == 2  # the topics could not be created, the broker is unreachable
     assert len(errors) == 1 and "5 messages undelivered" in errors[0]
+
+
+@pytest.mark.kafka
+def test_a_broker_outage_is_one_warning_and_one_summary(caplog: pytest.LogCaptureFixture):
+    broker = KafkaBroker()  # its own broker: this test stops it
+    bootstrap = broker.start()
+    try:
+        bus = KafkaBus(bootstrap, client_config=FAST_RECONNECT, start_timeout=30)
+        bus.publish(RAW_CRYPTO_TICKS, "bitcoin", {"seq": -1})
+        assert bus.flush(30) == 0
+        caplog.set_level(logging.DEBUG, logger="tickwatch.bus.kafka")
+        caplog.clear()
+        broker.stop(keep=True)
+        for seq in range(50):
+            bus.publish(RAW_CRYPTO_TICKS, "bitcoin", {"seq": seq})
+        time.sleep(3)  # refused reconnects every <= 200 ms
+        assert bus.flush(1) == 50
+        broker.start()  # same port, same data
+        assert bus.flush(60) == 0
+        bus.close()
+        loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        messages = [r.getMessage() for r in loud]
+        assert [r for r in loud if r.levelno >= logging.ERROR] == []
+        assert sum("unreachable" in m for m in messages) == 1
+        summary = [m for m in messages if "reachable again" in m]
+        assert len(summary) == 1 and "client errors" in summary[0]
+        assert len(messages) == 2, messages
+    finally:
+        broker.stop()
