@@ -150,12 +150,25 @@ def committed_offsets(
     }
 
 
-def checkpoint_offsets(checkpoint: Path) -> dict[str, dict[int, int]]:
-    """topic -> partition -> next offset, from the newest batch of a Spark checkpoint."""
-    folder = checkpoint / "offsets"
-    batches = sorted(
-        (int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
+def _batches(folder: Path) -> list[int]:
+    return (
+        sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
     )
+
+
+def checkpoint_offsets(checkpoint: Path) -> dict[str, dict[int, int]]:
+    """topic -> partition -> next offset, from the newest committed batch of a Spark checkpoint.
+
+    Spark writes `offsets/N` when it plans batch N and `commits/N` when N is done; a job that
+    dies in between re-runs N, so the position it has processed up to is the newest N with a
+    commit. A checkpoint without a commit log (written by hand, or an older layout) gives its
+    newest planned batch.
+    """
+    folder = checkpoint / "offsets"
+    batches = _batches(folder)
+    if (checkpoint / "commits").is_dir():
+        committed = set(_batches(checkpoint / "commits"))
+        batches = [b for b in batches if b in committed]
     if not batches:
         return {}
     lines = (folder / str(batches[-1])).read_text().splitlines()

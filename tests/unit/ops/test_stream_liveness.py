@@ -76,3 +76,19 @@ def test_heartbeat_round_trip(tmp_path: Path) -> None:
     assert (beat.at, beat.trigger_seconds, beat.batch_id) == (NOW, 0.5, 7)
     assert beat.limit == timedelta(seconds=2.0)
     assert read_heartbeat(tmp_path / "missing") is None
+
+
+def test_lag_position_is_the_newest_committed_batch(tmp_path: Path) -> None:
+    """Batch 4 was planned (offsets/4) but the job died before committing it: Spark will re-run
+    it, so the processed position is batch 3's, 9 and not 12."""
+    from tickwatch.ops.probe import checkpoint_offsets
+
+    meta = '{"batchWatermarkMs":0,"batchTimestampMs":0,"conf":{}}'
+    (tmp_path / "offsets").mkdir()
+    (tmp_path / "commits").mkdir()
+    for batch, offset in ((3, 9), (4, 12)):
+        (tmp_path / "offsets" / str(batch)).write_text(f'v1\n{meta}\n{{"t":{{"0":{offset}}}}}\n')
+    (tmp_path / "commits" / "3").write_text('v1\n{"nextBatchWatermarkMs":0}\n')
+    assert checkpoint_offsets(tmp_path) == {"t": {0: 9}}
+    (tmp_path / "commits" / "4").write_text('v1\n{"nextBatchWatermarkMs":0}\n')
+    assert checkpoint_offsets(tmp_path) == {"t": {0: 12}}
