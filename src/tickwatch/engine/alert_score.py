@@ -101,7 +101,7 @@ class AlertConfig:
     cusum_h: float = 12.0  # 0: off
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every window, frozen init is slower
 class Bar:
     """The part of a closed window that alert scoring reads."""
 
@@ -117,7 +117,7 @@ class Bar:
     volatility: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every window, frozen init is slower
 class Verdict:
     """One window judged: its scores, and whether it alerts (market) or is a data fault."""
 
@@ -228,35 +228,53 @@ class SymbolScorer:
         return position.slot, position.regular
 
     def _score(self, bar: Bar) -> Verdict | None:
+        # written out (no helper calls for scales and expectations): it runs once per window
         c = self.config
         slot, regular = self._slot(bar)
+        cap = c.z_cap
         z: dict[str, float] = {}
         residual: dict[str, float] = {}  # in the feature's own units (%, ln), slot-adjusted
         move_pct = None
-        if self.ref is not None and self.ref > 0 and bar.close > 0:
-            move_pct = 100 * math.log(bar.close / self.ref)
-            scale = self.move.scale(c.move_floor_pct)
-            if scale is not None:
-                factor = self.move.shape.get(slot, _prior_move_factor(self.calendar, slot))
+        ref = self.ref
+        if ref is not None and ref > 0 and bar.close > 0:
+            move_pct = 100 * math.log(bar.close / ref)
+            mad = self.move.mad
+            if mad is not None:
+                scale = MAD_TO_SIGMA * mad
+                scale = scale if scale > c.move_floor_pct else c.move_floor_pct
+                factor = self.move.shape.get(slot)
+                if factor is None:
+                    factor = _prior_move_factor(self.calendar, slot)
                 residual[MOVE] = move_pct / factor
-                z[MOVE] = _bound(residual[MOVE] / scale, c.z_cap)
-        v = None if bar.volume is None or bar.volume < 0 else math.log1p(bar.volume)
+                z[MOVE] = _bound(residual[MOVE] / scale, cap)
         volume_ratio = None
-        if v is not None:
-            expected = self._expected(self.volume, slot, _prior_volume_shape)
-            scale = self.volume.scale(c.log_floor)
-            if expected is not None and scale is not None:
+        volume = self.volume
+        if bar.volume is not None and bar.volume >= 0 and volume.level is not None:
+            v = math.log1p(bar.volume)
+            if volume.mad is not None:
+                shape = volume.shape.get(slot)
+                if shape is None:
+                    shape = _prior_volume_shape(self.calendar, slot)
+                expected = volume.level + shape
+                scale = MAD_TO_SIGMA * volume.mad
+                scale = scale if scale > c.log_floor else c.log_floor
                 residual[VOLUME] = v - expected
-                z[VOLUME] = _bound(residual[VOLUME] / scale, c.z_cap)
+                z[VOLUME] = _bound(residual[VOLUME] / scale, cap)
                 volume_ratio = math.exp(v - expected)
-        r = _log_range(bar)
-        expected_r = self._expected(self.range, slot, _prior_range_shape)
-        scale_r = self.range.scale(c.log_floor)
-        if expected_r is not None and scale_r is not None:
-            residual[RANGE] = r - expected_r
-            z[RANGE] = _bound(residual[RANGE] / scale_r, c.z_cap)
+        spread = self.range
+        if spread.level is not None and spread.mad is not None:
+            shape = spread.shape.get(slot)
+            if shape is None:
+                shape = _prior_range_shape(self.calendar, slot)
+            scale = MAD_TO_SIGMA * spread.mad
+            scale = scale if scale > c.log_floor else c.log_floor
+            residual[RANGE] = _log_range(bar) - spread.level - shape
+            z[RANGE] = _bound(residual[RANGE] / scale, cap)
         warm = self.count >= c.warmup_windows
-        fault = self._fault(bar, regular, move_pct)
+        if self.calendar is not None or (move_pct is not None and abs(move_pct) >= SPLIT_MIN_MOVE):
+            fault = self._fault(bar, regular, move_pct)
+        else:  # what _fault finds without a session: nothing (and no frozen run)
+            fault, self.frozen_run = None, 0
         fired: list[str] = []
         zm, zv, zr = z.get(MOVE, 0.0), z.get(VOLUME), z.get(RANGE, 0.0)
         confirmed = zv is not None and zv > c.confirm_z
@@ -279,13 +297,12 @@ class SymbolScorer:
             if zr > c.z_open and self._novel(self.range, RANGE, residual, bar):
                 fired.append(RANGE)
             self._sustained(z, regular, fired)
-        continuing = (
-            warm
-            and fault is None
-            and any(
-                abs(value) > c.z_continue for key, value in z.items() if key != VOLUME or regular
-            )
-        )
+        continuing = False
+        if warm and fault is None:
+            for key, value in z.items():
+                if (value > c.z_continue or value < -c.z_continue) and (key != VOLUME or regular):
+                    continuing = True
+                    break
         verdict = Verdict(
             bar=bar,
             z=z,
