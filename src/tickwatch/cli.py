@@ -894,7 +894,13 @@ def alerts(
     except TickwatchError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    stage = AlertStage(alert_engine(settings), sql, lake=None, bus=bus)
+    from tickwatch.alerts import WebhookNotifier
+
+    notifier = WebhookNotifier.from_settings(settings, sql.engine)  # None without a URL
+    stage = AlertStage(
+        alert_engine(settings), sql, lake=None, bus=bus,
+        notify=notifier.notify if notifier is not None else None,
+    )  # fmt: skip
     stage.warm(sql.recent_windows(settings.alert_restore_windows))
     stop = threading.Event()
     console.print(
@@ -906,6 +912,8 @@ def alerts(
     except KeyboardInterrupt:
         windows = -1
     finally:
+        if notifier is not None:
+            notifier.close()
         bus.close()
         sql.close()
     if stage.held:
