@@ -76,22 +76,6 @@ def describe(rows: tuple[list[Any], list[Any]]) -> str:
 
 
 @pytest.fixture
-def spawn() -> Iterator[Any]:
-    """subprocess.Popen whose processes are killed when the test ends, whatever happened."""
-    started: list[subprocess.Popen[Any]] = []
-
-    def start(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
-        started.append(subprocess.Popen(*args, **kwargs))
-        return started[-1]
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-
-
-@pytest.fixture
 def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     """A PostgreSQL server of this test's own, so stopping it disturbs no other test."""
     folder = Path(f"/tmp/tickwatch-pg-fault-{os.getpid()}")

@@ -10,13 +10,10 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import orjson
-import pytest
 
 from tests.ledger import Ledger
 from tickwatch.normalize import tick_to_record
@@ -26,21 +23,6 @@ TICKWATCH = [sys.executable, "-m", "tickwatch.cli"]
 AREA = "processes"
 ENV = {**os.environ, "SIM_HISTORY_HOURS": "1", "SIM_SPEED": "60", "STOCK_SYMBOLS": "",
        "CRYPTO_IDS": "bitcoin", "COLUMNS": "250"}  # fmt: skip
-
-
-@pytest.fixture
-def spawn() -> Iterator[Any]:
-    started: list[subprocess.Popen[Any]] = []
-
-    def start(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
-        started.append(subprocess.Popen(*args, **kwargs))
-        return started[-1]
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 def _windows(db: Path) -> int:

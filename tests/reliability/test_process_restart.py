@@ -16,14 +16,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pyarrow.compute as pc
-import pytest
 
 from tests.ledger import Ledger
 from tickwatch.store.parquet import ParquetLake
@@ -33,21 +31,6 @@ AREA = "processes"
 SYMBOLS = ("bitcoin", "ethereum")
 ENV = {**os.environ, "SIM_SPEED": "300", "SIM_SEED": "21", "STOCK_SYMBOLS": "",
        "CRYPTO_IDS": ",".join(SYMBOLS)}  # fmt: skip
-
-
-@pytest.fixture
-def spawn() -> Iterator[Any]:
-    started: list[subprocess.Popen[Any]] = []
-
-    def start(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
-        started.append(subprocess.Popen(*args, **kwargs))
-        return started[-1]
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 def _market(folder: Path, begin: datetime) -> None:
