@@ -96,4 +96,9 @@ def consume(
 
 
 def describe(stage: AlertStage) -> dict[str, Any]:
-    return {"opened": stage.opened, "market_events": stage.events, "faults": stage.faults}
+    opened = stage.engine.opened
+    return {
+        "opened": opened["market"],
+        "market_events": stage.events,
+        "faults": opened["data_fault"],
+    }

@@ -123,9 +123,7 @@ class AlertStage:
         self.notify = notify
         self._held: dict[str, dict[str, Any]] = {}  # alert rows the store refused, by id
         self._held_events: dict[str, dict[str, Any]] = {}
-        self.opened = 0
-        self.faults = 0
-        self.events = 0
+        self.events = 0  # market-wide events notified
 
     def observe(self, windows: Sequence[Window] | pa.Table) -> AlertOutput:
         return self.observe_bars(bars_from_windows(windows))
@@ -163,7 +161,6 @@ class AlertStage:
                 self.bus.publish(MARKET_ALERTS, str(event["asset_type"]), {"market_event": event})
         for notice in out.notices:
             if notice.kind == "opened":
-                self.opened += 1
                 log.info("alert %s", notice.text)
             elif notice.kind == "market_event":
                 self.events += 1
@@ -175,7 +172,6 @@ class AlertStage:
                     self.notify(notice)
                 except Exception:  # a notifier must never stop the pipeline
                     log.exception("notifier failed on %s", notice.kind)
-        self.faults += sum(1 for a in out.alerts.values() if a.kind != "market")
 
     def _write(self, rows: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
         if self.store is None:

@@ -923,7 +923,7 @@ def alerts(
     read = "" if windows < 0 else f"{windows:,} windows read; "
     console.print(
         f"{read}{summary['opened']} alerts opened, {summary['market_events']} market events, "
-        f"{summary['faults']} data-fault updates"
+        f"{summary['faults']} data faults"
     )
 
 

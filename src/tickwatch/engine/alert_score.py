@@ -378,11 +378,6 @@ class SymbolScorer:
             days += any(values.get(key, 0.0) >= size for values in near)
         return days < c.recur_days
 
-    def _expected(self, feature: _Feature, slot: int, prior: _Prior) -> float | None:
-        if feature.level is None:
-            return None
-        return feature.level + feature.shape.get(slot, prior(self.calendar, slot))
-
     def _fault(self, bar: Bar, regular: bool, move_pct: float | None) -> str | None:
         stock_open = self.calendar is not None and regular
         if move_pct is not None and abs(move_pct) >= SPLIT_MIN_MOVE:

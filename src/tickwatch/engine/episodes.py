@@ -74,7 +74,6 @@ class Alert:
     summary: str
     opening: Verdict
     peak: Verdict
-    windows: list[datetime] = field(default_factory=list)
 
     def row(self) -> dict[str, object]:
         return {
@@ -261,13 +260,11 @@ class AlertEngine:
             summary=summary(v, kind, self.config.window),
             opening=v,
             peak=v,
-            windows=[bar.window_start],
         )
 
     def _extend(self, alert: Alert, v: Verdict) -> None:
         alert.last_window_start = v.bar.window_start
         alert.window_count += 1
-        alert.windows.append(v.bar.window_start)
         if alert.kind == MARKET:
             alert.features |= set(v.fired)
             for feature, way in _directions(v).items():

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from tickwatch.markets import market_open
 from tickwatch.model import (
     CLEAN_MARKET_DATA,
     MARKET_ANOMALIES,
@@ -32,7 +33,6 @@ from tickwatch.model import (
 from tickwatch.ops import probe
 from tickwatch.ops.checks import OpsContext, Outcome, check, fail, ok, warn
 from tickwatch.ops.restart import launcher
-from tickwatch.sources.simulate import market_open
 from tickwatch.store.sql import clean_market_data
 
 ALL_TOPICS = (RAW_STOCK_TICKS, RAW_CRYPTO_TICKS, CLEAN_MARKET_DATA, MARKET_ANOMALIES)

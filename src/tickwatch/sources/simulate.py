@@ -1,7 +1,7 @@
 """A reproducible synthetic market with labelled anomalies.
 
-- Stocks trade Monday to Friday, 09:30 to 16:00 America/New_York (holidays are not modelled);
-  crypto trades around the clock.
+- Stocks trade in NYSE's regular sessions (`tickwatch.markets`: holidays and half days
+  included); crypto trades around the clock.
 - Prices are a random walk of log returns whose per-tick variance follows GARCH(1, 1)
   (sigma2 = omega + alpha * r_prev^2 + beta * sigma2_prev), so calm and wild stretches cluster.
 - Each symbol ticks about `ticks_per_window` times per 5-minute window at random instants.
@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from tickwatch.markets import market_open
 from tickwatch.model import AnomalyType, AssetType, Tick
 from tickwatch.normalize import tick_to_record
 from tickwatch.sources import Record, SourceHealth
@@ -51,13 +52,6 @@ class Label:
     start: datetime
     end: datetime
     anomaly_type: AnomalyType
-
-
-def market_open(moment: datetime) -> bool:
-    """Whether US stock markets trade at `moment` (regular session, holidays ignored)."""
-    local = moment.astimezone(NEW_YORK)
-    minutes = local.hour * 60 + local.minute
-    return local.weekday() < 5 and 9 * 60 + 30 <= minutes < 16 * 60
 
 
 def _session_shape(moment: datetime) -> float:
