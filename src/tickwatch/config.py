@@ -54,6 +54,39 @@ class Settings(BaseSettings):
         10, gt=0, description="CoinGecko calls per minute this process allows itself"
     )
     request_timeout: float = Field(10.0, gt=0, description="seconds before an HTTP request fails")
+    # streaming trade feeds (tickwatch.sources.streams): which venue feeds each asset class
+    crypto_source: Literal["coingecko", "coinbase", "kraken", "binance"] = Field(
+        "coingecko", description="crypto feed: coingecko (polled) or a venue's trade stream"
+    )
+    stock_source: Literal["alphavantage", "finnhub"] = Field(
+        "alphavantage", description="stock feed: alphavantage (polled) or finnhub (trade stream)"
+    )
+    finnhub_api_key: SecretStr | None = Field(
+        None, description="Finnhub key (free), needed when STOCK_SOURCE=finnhub"
+    )
+    coinbase_ws_url: str = Field(
+        "wss://ws-feed.exchange.coinbase.com", description="Coinbase Exchange WebSocket feed"
+    )
+    coinbase_rest_url: str = Field(
+        "https://api.exchange.coinbase.com", description="Coinbase Exchange REST root (backfill)"
+    )
+    kraken_ws_url: str = Field("wss://ws.kraken.com", description="Kraken WebSocket API v1")
+    kraken_rest_url: str = Field(
+        "https://api.kraken.com", description="Kraken REST root (backfill)"
+    )
+    binance_ws_url: str = Field(
+        "wss://stream.binance.com:9443/ws", description="Binance spot WebSocket stream root"
+    )
+    binance_rest_url: str = Field(
+        "https://api.binance.com", description="Binance spot REST root (backfill)"
+    )
+    finnhub_ws_url: str = Field("wss://ws.finnhub.io", description="Finnhub trade WebSocket")
+    stream_queue_size: int = Field(
+        100_000, gt=0, description="messages a stream holds for a slow consumer before dropping"
+    )
+    stream_backoff_max: float = Field(
+        30.0, gt=0, description="longest wait in seconds between stream reconnects"
+    )
 
     # Distributed stack (reference configuration)
     postgres_user: str = Field("marketuser", description="PostgreSQL user")
