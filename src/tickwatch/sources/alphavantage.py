@@ -8,7 +8,8 @@ The documented body is
                                                     "5. volume": "123456"}, ...}}
 
 - Bar keys are wall-clock times in the zone `6. Time Zone` names (US/Eastern) and label the
-  bar's start (the last bar of the 04:00-20:00 extended session is keyed 19:55). Each becomes an
+  bar's start (the last bar of the 04:00-20:00 extended session is keyed 19:55); older
+  responses labelled its end, which `label_shift` detects from the keys. Each becomes an
   aware UTC time with zoneinfo, so the offset is -05:00 before the March DST change and -04:00
   after it (and back in November). An ambiguous wall time (the repeated hour in November, not
   a trading hour) is read as its first occurrence.
@@ -29,14 +30,18 @@ allows, later polls are spread over the rest of the day.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
+import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
+import orjson
 
 from tickwatch.config import Settings
 from tickwatch.errors import RateLimited, SourceError
@@ -87,24 +92,37 @@ def _number(value: object) -> object:
         return value
 
 
-_SESSION_ENDS = ("16:00:00", "20:00:00")
+_SERIES_KEY = re.compile(r"Time Series \((\d+)min\)")
+_REGULAR = (time(9, 30), time(16, 0))  # US equities' regular session, New York time
+_EXTENDED = (time(4, 0), time(20, 0))  # with pre-market and after-hours
 
 
-def _label_shift(series: Mapping[str, Any]) -> timedelta:
-    """How far a bar's label lies after its start: 0, or one interval for responses that
-    label bars by their end (Alpha Vantage did until about 2021: a day's last bar is
-    16:00:00 in regular-hours data or 20:00:00 with extended hours, and none starts there).
-    Detected from the data: a day whose last label is a session end is end-labelled."""
-    last: dict[str, str] = {}
-    for key in map(str, series):
-        day, _, clock = key.partition(" ")
-        if clock > last.get(day, ""):
-            last[day] = clock
-    days = sorted(last)
-    complete = days[:-1] if len(days) > 1 else days  # the newest day may still be trading
-    if any(last[day] in _SESSION_ENDS for day in complete):
-        return timedelta(minutes=int(INTERVAL.removesuffix("min")))
+def label_shift(labels: Iterable[datetime], interval: timedelta) -> timedelta:
+    """How far a bar's label lies after its start: 0, or one interval when bars are labelled
+    by their end (Alpha Vantage did until about 2021; the 2024 and 2025 responses label starts).
+
+    Detected from the data, never assumed: a series with any label before 09:30 or after 16:00
+    has extended hours (04:00-20:00), otherwise regular hours (09:30-16:00). A label on the
+    session's close (16:00 or 20:00) can only be an end, since no bar starts at the close; one
+    on the session's open (09:30 or 04:00) can only be a start. A series showing neither (it
+    starts and ends mid-session, like a 100-minute 1-min response) cannot tell: its labels are
+    read as starts, today's convention."""
+    clocks = {label.time() for label in labels}
+    extended = any(c < _REGULAR[0] or c > _REGULAR[1] for c in clocks)
+    opening, closing = _EXTENDED if extended else _REGULAR
+    if closing in clocks and opening not in clocks:
+        return interval
     return timedelta(0)
+
+
+def _series(data: Mapping[str, Any], symbol: str) -> tuple[Mapping[str, Any], timedelta]:
+    """The `Time Series (<n>min)` object and its interval, whatever the interval."""
+    for key, value in data.items():
+        match = _SERIES_KEY.fullmatch(str(key))
+        if match and isinstance(value, Mapping):
+            return value, timedelta(minutes=int(match.group(1)))
+    keys = ", ".join(map(str, data)) or "none"
+    raise SourceError(f"{symbol}: no {SERIES_KEY!r} object in the body (keys: {keys})")
 
 
 def parse_intraday(
@@ -112,25 +130,50 @@ def parse_intraday(
 ) -> list[tuple[datetime | None, dict[str, Any]]]:
     """(bar start in UTC or None when unreadable, record) for every bar, oldest first."""
     data = check_body(body, symbol, ingest_time)
-    series = data.get(SERIES_KEY)
-    if not isinstance(series, Mapping):
-        keys = ", ".join(map(str, data)) or "none"
-        raise SourceError(f"{symbol}: no {SERIES_KEY!r} object in the body (keys: {keys})")
+    series, interval = _series(data, symbol)
     meta = data.get("Meta Data")
     zone_name = str(meta.get("6. Time Zone", DEFAULT_ZONE)) if isinstance(meta, Mapping) else ""
     try:
         zone = ZoneInfo(zone_name or DEFAULT_ZONE)
     except (ZoneInfoNotFoundError, ValueError):
         raise SourceError(f"{symbol}: unknown time zone {zone_name!r} in Meta Data") from None
-    bars: list[tuple[datetime | None, dict[str, Any]]] = []
-    shift = _label_shift(series)
-    for key, values in series.items():
-        start: datetime | None
+    return _bars(series, symbol, ingest_time, zone, interval)
+
+
+def parse_intraday_csv(
+    text: str, symbol: str, ingest_time: datetime, interval: timedelta = BAR
+) -> list[tuple[datetime | None, dict[str, Any]]]:
+    """The same bars from a `datatype=csv` body (`timestamp,open,high,low,close,volume`,
+    newest first, US/Eastern, no metadata). Errors still come as JSON objects."""
+    if text.lstrip().startswith("{"):
+        check_body(orjson.loads(text), symbol, ingest_time)
+        raise SourceError(f"{symbol}: a JSON object where CSV bars were expected")
+    rows = csv.DictReader(io.StringIO(text))
+    missing = {"timestamp", *_FIELDS} - set(rows.fieldnames or ())
+    if missing:
+        raise SourceError(f"{symbol}: CSV without the columns {', '.join(sorted(missing))}")
+    series = {row["timestamp"]: row for row in rows}
+    return _bars(series, symbol, ingest_time, ZoneInfo(DEFAULT_ZONE), interval)
+
+
+def _bars(
+    series: Mapping[str, Any],
+    symbol: str,
+    ingest_time: datetime,
+    zone: ZoneInfo,
+    interval: timedelta,
+) -> list[tuple[datetime | None, dict[str, Any]]]:
+    labels: dict[str, datetime] = {}
+    for key in map(str, series):
         try:
-            local = datetime.strptime(str(key), "%Y-%m-%d %H:%M:%S") - shift
-            start = local.replace(tzinfo=zone).astimezone(UTC)
+            labels[key] = datetime.strptime(key, "%Y-%m-%d %H:%M:%S")
         except ValueError:
-            start = None
+            continue
+    shift = label_shift(labels.values(), interval)
+    bars: list[tuple[datetime | None, dict[str, Any]]] = []
+    for key, values in series.items():
+        local = labels.get(str(key))
+        start = (local - shift).replace(tzinfo=zone).astimezone(UTC) if local else None
         record: dict[str, Any] = {
             "source": SOURCE_NAME,
             "asset_type": "stock",

@@ -8,6 +8,8 @@
   include_last_updated_at=true` answers `{"bitcoin": {"usd": 67187.3, "usd_24h_vol": 3.1e10,
   "last_updated_at": 1711356300}, ...}` for all coins in one call. The tick's event time is
   `last_updated_at`; a poll that repeats the last update of a coin emits nothing for it.
+- A chart ends with the current price, stamped to the whole second; when it repeats the
+  final sample (same second, same price) it is dropped, not counted twice.
 - **Volume is null, always.** Both endpoints only know the rolling 24-hour volume. The
   difference of two rolling sums is not the volume between them (it also subtracts what fell
   out of the 24-hour span), so no honest interval volume can be derived; the ticks carry
@@ -91,7 +93,24 @@ def parse_market_chart(
         moment = _moment(raw_time, 1000.0)
         points.append((moment, _record(coin, moment, raw_time, price, ingest)))
     points.sort(key=lambda p: (p[0] is None, p[0] or ingest))
-    return points
+    return _without_repeats(points)
+
+
+def _without_repeats(
+    points: list[tuple[datetime | None, dict[str, Any]]],
+) -> list[tuple[datetime | None, dict[str, Any]]]:
+    """Drop a point in the same second as the one before it with the same price: a chart's
+    last point is the current price stamped to the whole second, and it often repeats the
+    final sample (recorded: ...594955 and ...594000 ms, one price), which would otherwise be
+    two observations of one trade."""
+    kept: list[tuple[datetime | None, dict[str, Any]]] = []
+    for moment, record in points:
+        if kept and moment is not None and (before := kept[-1][0]) is not None:
+            same_second = before.replace(microsecond=0) == moment.replace(microsecond=0)
+            if same_second and kept[-1][1]["price"] == record["price"]:
+                continue
+        kept.append((moment, record))
+    return kept
 
 
 def parse_simple_price(
