@@ -114,6 +114,14 @@ class SessionCalendar:
         regular = from_open >= 0 and to_close > 0
         return SessionPosition(day, slot, regular, from_open, to_close)
 
+    def close_of(self, moment: datetime) -> datetime | None:
+        """The close of the regular session on `moment`'s New York day; None when that day
+        has no session or `moment` is after its close (extended hours)."""
+        session = self.session_of(moment.astimezone(NEW_YORK).date())
+        if session is None or moment.timestamp() > session[1]:
+            return None
+        return datetime.fromtimestamp(session[1], UTC)
+
     def is_open(self, moment: datetime) -> bool:
         """Whether the regular session is trading at `moment`."""
         return self.position(moment).regular

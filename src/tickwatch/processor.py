@@ -28,10 +28,12 @@ from tickwatch.engine.columnar import ColumnarEngine, ColumnarOutput, make_engin
 from tickwatch.engine.episodes import AlertOutput, Notice
 from tickwatch.engine.windows import from_micros
 from tickwatch.errors import InvalidTick, StoreError
+from tickwatch.markets import calendar_for
 from tickwatch.model import (
     CLEAN_MARKET_DATA,
     MARKET_ANOMALIES,
     Anomaly,
+    AssetType,
     Feature,
     Rejected,
     Tick,
@@ -117,6 +119,8 @@ class Processor:
         self.counters = Counters()
         self._pending: deque[_Pending] = deque()
         self._store_error: str | None = None
+        # newest event time of each stock and whether it arrived in real time
+        self._stocks: dict[str, tuple[datetime, bool]] = {}
 
     def restore(self) -> int:
         """Rebuild baselines from the store, then re-feed the tick log's open windows.
@@ -166,7 +170,33 @@ class Processor:
         out = self.engine.process(ticks)
         self._emit(out, rejected, ticks)
         self.counters.ticks_in += len(records)
+        lateness = self.settings.allowed_lateness
+        for tick in ticks:
+            if tick.asset_type is AssetType.STOCK:
+                newest = self._stocks.get(tick.symbol)
+                if newest is None or tick.event_time > newest[0]:
+                    live = now - tick.event_time <= lateness
+                    self._stocks[tick.symbol] = (tick.event_time, live)
         return out
+
+    def close_ended_sessions(self) -> None:
+        """Close the last windows of each stock whose exchange session ended more than the
+        allowed lateness ago, at the session's close, instead of at the next morning's first
+        tick. Only for a stock that was streaming in real time (its newest tick arrived within
+        the allowed lateness of its event time): a backfill of past days closes on its data,
+        as a replay does, so both store the same windows."""
+        calendar = calendar_for(AssetType.STOCK)
+        assert calendar is not None
+        now = self.clock()
+        due: dict[str, datetime] = {}
+        for symbol, (newest, live) in list(self._stocks.items()):
+            close = calendar.close_of(newest) if live else None
+            if close is None or now >= close + self.settings.allowed_lateness:
+                del self._stocks[symbol]
+                if close is not None:
+                    due[symbol] = close
+        if due:
+            self._emit(self.engine.advance(due), [], [])
 
     def handle_batch(self, batch: TickBatch) -> None:
         """Ticks already validated as columns (`sources.fastread`): no per-record parsing, raw

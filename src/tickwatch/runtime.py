@@ -243,6 +243,7 @@ class Runtime:
                 self.processor.handle([value for _, value in items])
             else:
                 self.processor.retry()
+            self.processor.close_ended_sessions()
             if time.monotonic() - last_flush > CHECKPOINT_SECONDS:
                 self.lake.flush()
                 if self.lake.error is None:  # the log may only shrink once the lake has it

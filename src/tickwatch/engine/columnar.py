@@ -233,6 +233,23 @@ class ColumnarEngine:
         """`Engine.process`: Tick objects in, rows out (for record-at-a-time callers)."""
         return self.process_batch(TickBatch.from_ticks(list(ticks))).to_engine_output()
 
+    def advance(self, watermarks: dict[str, datetime]) -> EngineOutput:
+        """`Engine.advance`: raise the watermark of each symbol and close what that ends."""
+        out = ColumnarOutput()
+        for symbol, watermark in watermarks.items():
+            i = self._sym_index.get(symbol)
+            if i is not None:
+                raised = (watermark - from_micros(0)) // _US + self.lateness
+                self._max[i] = max(int(self._max[i]), raised)
+        pool = self._open
+        pool_start = pool["event"] - pool["event"] % self.size
+        marks = self._max[pool["sym"]] - self.lateness
+        closing = pool_start + self.size <= marks
+        closed = np.unique(pool["sym"][closing])
+        self._wm_close[closed] = self._max[closed] - self.lateness
+        self._close(pool, closing, out)
+        return out.to_engine_output()
+
     def flush(self) -> EngineOutput:
         """`Engine.flush`: close every open window."""
         return self.flush_batch().to_engine_output()

@@ -101,6 +101,14 @@ class Engine:
                 self._score(closed, out)
         return out
 
+    def advance(self, watermarks: dict[str, datetime]) -> EngineOutput:
+        """Raise the watermark of each symbol (see `WindowAssembler.advance`)."""
+        out = EngineOutput()
+        for symbol, watermark in watermarks.items():
+            for closed in self.assembler.advance(symbol, watermark):
+                self._score(closed, out)
+        return out
+
     def flush(self) -> EngineOutput:
         """Close every open window, as at the end of a replay."""
         out = EngineOutput()

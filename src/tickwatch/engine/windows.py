@@ -6,6 +6,9 @@
   whose end is <= the watermark closes, oldest first.
 - A tick whose window end is <= the watermark is late: it is returned as rejected, never added
   to a closed window.
+- A symbol's watermark can also be raised from outside (`advance`): a stock whose exchange
+  session has ended gets no more ticks until the next morning, so its last windows are closed
+  at the session's close instead of waiting for that next tick.
 - Duplicates (same source, symbol, event time) count once: the first one wins. Keys are kept
   for open windows and for `retention` closed windows behind the watermark, so a source that
   repeats recent history (Alpha Vantage returns the same bars on every poll) is recognised as
@@ -97,6 +100,19 @@ class WindowAssembler:
         if min(state.open) + self.size <= watermark:
             result.closed = self._close(tick.symbol, state, watermark)
         return result
+
+    def advance(self, symbol: str, watermark: datetime) -> list[ClosedWindow]:
+        """Raise `symbol`'s watermark to at least `watermark` and close what that ends."""
+        state = self.symbols.get(symbol)
+        if state is None:
+            return []
+        raised = micros(watermark) + self.lateness
+        if state.max_event is None or raised > state.max_event:
+            state.max_event = raised
+        mark = state.max_event - self.lateness
+        if state.open and min(state.open) + self.size <= mark:
+            return self._close(symbol, state, mark)
+        return []
 
     def close_all(self) -> list[ClosedWindow]:
         """Close every open window (end of input)."""
