@@ -115,6 +115,20 @@ class Settings(BaseSettings):
         "zscore", description="anomaly detector: zscore, robust (median/MAD) or seasonal"
     )
 
+    # Cross-venue divergence (one asset on two or more venues; docs/DETECTION.md)
+    divergence_bps: float = Field(
+        50, gt=0, description="price gap between two venues that counts as a divergence, bps"
+    )
+    divergence_seconds: float = Field(
+        30, ge=0, description="a gap must last this long (event time) to be flagged, seconds"
+    )
+    divergence_fault_bps: float = Field(
+        1000, gt=0, description="a gap this wide is a data fault whatever happens next, bps"
+    )
+    divergence_stale_seconds: float = Field(
+        60, gt=0, description="a venue's last price is compared for this long, seconds"
+    )
+
     # Runtime
     data_dir: Path = Field(Path("data"), description="SQLite file, Parquet lake, checkpoints")
     store_url: str | None = Field(
