@@ -71,7 +71,7 @@ class EpisodeWindow(BaseModel):
     """Anomaly types detected in this window (per-window z-score detector)."""
 
 
-def _out(row: dict[str, object]) -> AlertOut:
+def alert_out(row: dict[str, object]) -> AlertOut:
     features = str(row["features"] or "")
     direction = str(row["direction"] or "")
     return AlertOut.model_validate(
@@ -117,7 +117,7 @@ def alert_page(
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(t).where(condition)).scalar_one()
         rows = conn.execute(query.limit(limit + 1)).all()
-    items = [_out(dict(r._mapping)) for r in rows[:limit]]
+    items = [alert_out(dict(r._mapping)) for r in rows[:limit]]
     last = items[-1] if len(rows) > limit else None
     return AlertPage(
         total=int(total),

@@ -39,6 +39,7 @@ from tickwatch.ops.checks import worst
 from tickwatch.store import provenance
 from tickwatch.web.alerts import AlertPage, EpisodeWindow, alert_page, episode_windows
 from tickwatch.web.docs import add_docs
+from tickwatch.web.drill import Drill, drill
 from tickwatch.web.guard import SecurityHeaders, SendTimeout, allowed_hosts
 from tickwatch.web.health import ActingCheck, Checks, health_report
 from tickwatch.web.live import Hub, event_id, follow_bus, missed, poll_store
@@ -256,6 +257,17 @@ def create_app(
         found = episode_windows(store.engine, alert_id)
         if found is None:
             raise HTTPException(404, f"no alert {alert_id!r}: take ids from /api/alerts")
+        return found
+
+    @app.get("/api/alerts/{alert_id}/drill", response_model=Drill, tags=["api"])
+    def alert_drill(alert_id: Annotated[str, PathParam(max_length=64)]) -> Drill:
+        """The alert's symbol an hour either side of the episode (candles, volume, return
+        baseline, the episode's windows marked) and why it fired: per anomaly its feature,
+        value with unit, baseline, z and how rare such a z is for the symbol."""
+        found = drill(store.engine, alert_id, settings.window_minutes)
+        if found is None:
+            raise HTTPException(404, f"no alert {alert_id!r}: take ids from /api/alerts")
+        attach_states(store.engine, [found.alert], clock())
         return found
 
     @app.get("/api/prices/latest", response_model=list[LatestPrice], tags=["api"])
