@@ -251,10 +251,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port [env WEB_PORT]")] = None,
 ) -> None:
     """Serve the dashboard and JSON API over an existing store, without running the pipeline."""
+    from tickwatch.ops.stack import detect
     from tickwatch.runtime import SIMULATED_DIR
     from tickwatch.web import WebServer, create_app
 
-    settings = _settings(data_dir=data_dir, web_host=host, web_port=port)
+    settings = detect(_settings(data_dir=data_dir, web_host=host, web_port=port))
     if simulated:
         settings = settings.model_copy(update={"data_dir": settings.data_dir / SIMULATED_DIR})
     settings = _existing_store(settings)
@@ -753,22 +754,31 @@ def check(
 
     Checks: see `tickwatch check --help` and the README's Operations section.
     """
-    from tickwatch.ops.checks import DEFAULT_CHECKS, OpsContext, expand, run_checks, worst
+    from tickwatch.ops.checks import DEFAULT_CHECKS, expand
+    from tickwatch.ops.stack import detect
 
-    settings = _settings(data_dir=data_dir)
+    settings = detect(_settings(data_dir=data_dir))
     try:
         selected = expand(names or DEFAULT_CHECKS)
     except TickwatchError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
     settings = _existing_store(settings)
-    ctx = OpsContext.from_settings(
-        settings,
-        kafka_bootstrap=kafka,
-        topic_prefix=topic_prefix,
-        consumer_group=group,
-        live_checkpoints=tuple(checkpoint) if checkpoint else None,
-    )
+    failed = _run_and_show_checks(
+        settings, selected, as_json, kafka_bootstrap=kafka, topic_prefix=topic_prefix,
+        consumer_group=group, live_checkpoints=tuple(checkpoint) if checkpoint else None,
+    )  # fmt: skip
+    if failed:
+        raise typer.Exit(1)
+
+
+def _run_and_show_checks(
+    settings: Settings, selected: list[str], as_json: bool, **context: Any
+) -> bool:
+    """Run the checks, print their table (or JSON); True when any failed."""
+    from tickwatch.ops.checks import OpsContext, run_checks, worst
+
+    ctx = OpsContext.from_settings(settings, **context)
     logging.getLogger("tickwatch.ops").setLevel(logging.ERROR)  # the table says it all
     try:
         results = run_checks(selected, ctx)
@@ -788,8 +798,7 @@ def check(
             c = colour[r.verdict.value]
             table.add_row(r.name, f"[{c}]{r.verdict.value}[/]", r.message)
         out.print(table)
-    if verdict.value == "fail":
-        raise typer.Exit(1)
+    return verdict.value == "fail"
 
 
 @app.command()
@@ -925,6 +934,118 @@ def alerts(
         f"{read}{summary['opened']} alerts opened, {summary['market_events']} market events, "
         f"{summary['faults']} data faults"
     )
+
+
+stack_app = typer.Typer(
+    help="The local distributed stack (PostgreSQL, Kafka, producers, Spark, alerts, web app, "
+    "optionally Airflow) as background processes under DATA_DIR/stack: up | status | down.",
+    no_args_is_help=True,
+)
+app.add_typer(stack_app, name="stack")
+
+
+@stack_app.command("up")
+def stack_up(
+    data_dir: DataDir = None,
+    source: Annotated[
+        str, typer.Option(help="auto (live APIs when reachable, else simulated), live or simulate")
+    ] = "auto",
+    trigger: Annotated[float, typer.Option(help="Seconds between Spark micro-batches")] = 10.0,
+    airflow: Annotated[
+        bool, typer.Option("--airflow", help="Also Airflow standalone (database migrated)")
+    ] = False,
+    airflow_port: Annotated[int, typer.Option(help="Airflow's web port")] = 8082,
+) -> None:
+    """Start the stack (what already runs is kept) and wait until it works; prints where
+    everything is. Returns once all run; `tickwatch stack down` stops them."""
+    from tickwatch.extras import require
+    from tickwatch.ops import stack
+
+    settings = _settings(data_dir=data_dir)
+    if source not in ("auto", "live", "simulate"):
+        console.print(f"[red]error:[/] --source must be auto, live or simulate, got {source!r}")
+        raise typer.Exit(2)
+    try:
+        require("kafka", "tickwatch stack")
+        require("spark", "tickwatch stack")
+        console.print("starting the stack (the first start fetches Kafka's and Spark's jars)")
+        port = airflow_port if airflow else None
+        body = stack.up(settings, source, trigger, port)  # type: ignore[arg-type]
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {escape(settings.mask(str(exc)))}")
+        raise typer.Exit(2) from None
+    table = Table(title="tickwatch stack: up", show_header=False)
+    table.add_row("dashboard", body["web_url"])
+    if body["airflow_url"]:
+        table.add_row("Airflow", f"{body['airflow_url']} (user {settings.airflow_admin_user})")
+    table.add_row("Kafka", body["kafka_bootstrap_servers"])
+    table.add_row("PostgreSQL", f"{body['store_url']} (password: POSTGRES_PASSWORD)")
+    table.add_row("Spark checkpoint", str(Path(body["data_dir"]) / "checkpoints" / "spark"))
+    table.add_row("logs and pids", str(stack.stack_dir(Path(body["data_dir"]))))
+    out.print(table)
+    _show_processes(stack.processes(settings))
+
+
+def _show_processes(processes: list[Any]) -> bool:
+    """The processes table; True when one is dead."""
+    table = Table(title="processes")
+    for column in ("process", "pid", "state", "log"):
+        table.add_column(column, overflow="fold")
+    for p in processes:
+        state = "[green]alive[/]" if p.alive else "[red]dead[/]"
+        table.add_row(p.name, str(p.pid or "-"), state, str(p.log))
+    out.print(table)
+    return not all(p.alive for p in processes)
+
+
+@stack_app.command("status")
+def stack_status(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Checks or groups to run [pipeline]")
+    ] = None,
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON")] = False,
+) -> None:
+    """Each process alive or dead, and `tickwatch check` for the stack; exit 1 when a process
+    is dead or a check fails."""
+    from tickwatch.ops import stack
+    from tickwatch.ops.checks import expand
+
+    settings = _settings(data_dir=data_dir)
+    if stack.read_stack(settings.data_dir) is None:
+        console.print(
+            f"[red]error:[/] no stack under {stack.stack_dir(settings.data_dir)}: "
+            "start one with `tickwatch stack up` (or set DATA_DIR)"
+        )
+        raise typer.Exit(2)
+    dead = _show_processes(stack.processes(settings))
+    try:
+        selected = expand(names or ["pipeline"])
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if _run_and_show_checks(stack.detect(settings), selected, as_json) or dead:
+        raise typer.Exit(1)
+
+
+@stack_app.command("down")
+def stack_down(
+    data_dir: DataDir = None,
+    delete_data: Annotated[
+        bool, typer.Option("--delete-data", help="Also delete Kafka's and PostgreSQL's data")
+    ] = False,
+) -> None:
+    """Stop every process of the stack (SIGTERM, then SIGKILL after 30 s), then Kafka and
+    PostgreSQL (their data kept unless --delete-data)."""
+    from tickwatch.ops import stack
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        stopped = stack.down(settings, keep_data=not delete_data)
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {escape(settings.mask(str(exc)))}")
+        raise typer.Exit(2) from None
+    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
 
 
 @app.command(

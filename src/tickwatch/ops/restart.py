@@ -70,8 +70,13 @@ def _pid_alive(pid: int) -> bool:
 
 @dataclass
 class LocalLauncher:
+    """`env` (None: this process's environment) is what each started process gets; secrets
+    travel there, never on the command line. `commands` names the services it knows."""
+
     run_dir: Path
     commands: dict[str, str]
+    env: dict[str, str] | None = None
+    grace_seconds: float = STOP_GRACE_SECONDS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalLauncher:
@@ -93,13 +98,17 @@ class LocalLauncher:
         except (FileNotFoundError, ValueError):
             return None
 
+    def _check(self, service: str) -> None:
+        if service not in self.commands:
+            _check_service(service)
+
     def alive(self, service: str) -> bool | None:
-        _check_service(service)
+        self._check(service)
         pid = self.pid(service)
         return None if pid is None else _pid_alive(pid)
 
     def start(self, service: str) -> None:
-        _check_service(service)
+        self._check(service)
         command = self.commands.get(service, "").strip()
         if not command:
             variable = service.replace("-", "_").upper() + "_COMMAND"
@@ -116,6 +125,7 @@ class LocalLauncher:
                     stdout=output,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    env=self.env,
                 )
             except OSError as exc:
                 raise RestartError(f"cannot start {service} with {command!r}: {exc}") from exc
@@ -123,26 +133,31 @@ class LocalLauncher:
         log.info("started %s (pid %d): %s", service, process.pid, command)
 
     def stop(self, service: str) -> None:
-        _check_service(service)
+        self._check(service)
         pid = self.pid(service)
         if pid is None or not _pid_alive(pid):
             self._pidfile(service).unlink(missing_ok=True)
             return
-        os.killpg(pid, signal.SIGTERM) if _is_group_leader(pid) else os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_seconds
         while _pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         if _pid_alive(pid):
             log.warning(
-                "%s (pid %d) ignored TERM for %.0fs; killing it", service, pid, STOP_GRACE_SECONDS
+                "%s (pid %d) ignored TERM for %.0fs; killing it", service, pid, self.grace_seconds
             )
-            os.kill(pid, signal.SIGKILL)
+            _signal(pid, signal.SIGKILL)
         self._pidfile(service).unlink(missing_ok=True)
         log.info("stopped %s (pid %d)", service, pid)
 
     def restart(self, service: str) -> None:
         self.stop(service)
         self.start(service)
+
+
+def _signal(pid: int, signum: int) -> None:
+    """To the whole session a launcher started (e.g. the Spark driver's JVM), else the pid."""
+    os.killpg(pid, signum) if _is_group_leader(pid) else os.kill(pid, signum)
 
 
 def _is_group_leader(pid: int) -> bool:

@@ -19,6 +19,8 @@ from tickwatch.config import Settings, load_settings
 from tickwatch.errors import CheckFailed, RestartError
 from tickwatch.ops.checks import OpsContext, require, run_check
 from tickwatch.ops.restart import launcher
+from tickwatch.ops.stack import detect
+from tickwatch.ops.stack import launcher as stack_launcher
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ RESTART_WAIT_SECONDS = 30.0
 
 def check_task(name: str, settings: Settings | None = None) -> dict[str, Any]:
     """Run check `name`; its result as a dict, or `CheckFailed` when it fails."""
-    ctx = OpsContext.from_settings(settings or load_settings())
+    ctx = OpsContext.from_settings(detect(settings or load_settings()))
     try:
         return require(run_check(name, ctx)).as_dict()
     finally:
@@ -35,9 +37,11 @@ def check_task(name: str, settings: Settings | None = None) -> dict[str, Any]:
 
 
 def restart_task(service: str, settings: Settings | None = None) -> dict[str, Any]:
-    """Restart `service` and wait until its process is alive again (up to 30 s)."""
+    """Restart `service` and wait until its process is alive again (up to 30 s): the local
+    stack's own process when one was started under DATA_DIR (`tickwatch stack up`), else
+    through RESTART_BACKEND."""
     settings = settings or load_settings()
-    target = launcher(settings)
+    target = stack_launcher(settings) or launcher(settings)
     log.warning("restarting %s after its check failed", service)
     target.restart(service)
     deadline = time.monotonic() + RESTART_WAIT_SECONDS
