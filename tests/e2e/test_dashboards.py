@@ -203,6 +203,88 @@ def test_an_episode_expands_into_its_windows(page: Page, base_url: str, settings
     assert {datetime.fromisoformat(w) for w in shown} <= set(times)
 
 
+UNITS = {"price_spike": "%", "volume_surge": " shares", "volatility_burst": " USD"}
+
+
+def test_drill_down_draws_the_episode_its_band_and_why_it_fired(
+    page: Page, base_url: str, settings: Settings
+):
+    with db(settings) as conn:
+        alert_id, symbol, opened, last = conn.execute(
+            "SELECT alert_id, symbol, opened_at, last_window_start FROM alerts a "
+            "WHERE kind = 'market' AND asset_type = 'stock' AND window_count > 1 AND EXISTS "
+            "(SELECT 1 FROM market_anomalies m WHERE m.symbol = a.symbol "
+            "AND m.window_start >= a.opened_at AND m.window_start <= a.last_window_start) "
+            "ORDER BY opened_at DESC LIMIT 1"
+        ).fetchone()
+        episode = {
+            datetime.fromisoformat(r[0])
+            for r in conn.execute(
+                "SELECT window_start FROM clean_market_data WHERE symbol = ? "
+                "AND window_start >= ? AND window_start <= ?",
+                (symbol, opened, last),
+            )
+        }
+        fired = {
+            (datetime.fromisoformat(r[0]), r[1]): (r[2], r[3])
+            for r in conn.execute(
+                "SELECT window_start, anomaly_type, value, z_score FROM market_anomalies "
+                "WHERE symbol = ? AND window_start >= ? AND window_start <= ?",
+                (symbol, opened, last),
+            )
+        }
+        begin = datetime.fromisoformat(opened) - timedelta(hours=1)
+        end = datetime.fromisoformat(last) + timedelta(hours=1)
+        around = conn.execute(
+            "SELECT window_start, open, low, high, price_return_pct_mean, price_return_pct_std "
+            "FROM clean_market_data WHERE symbol = ? AND window_start >= ? AND window_start <= ?",
+            (symbol, *(t.isoformat(timespec="milliseconds") for t in (begin, end))),
+        ).fetchall()
+    open_dashboard(page, f"{base_url}/alerts?range=all&symbol={symbol}")
+    page.click(f'#alert-table tr[data-key="{alert_id}"]')
+    chart_id = f"drill-{alert_id}"
+    page.wait_for_selector(f'[id="{chart_id}"][data-state="ready"]')
+    # the episode's windows are shaded, each from its start to its end
+    areas = option(page, chart_id)["series"][0]["markArea"]["data"]
+    five = timedelta(minutes=5)
+    shaded = {(five_min(a[0]["xAxis"]), five_min(a[1]["xAxis"])) for a in areas}
+    assert shaded == {(w, w + five) for w in episode} and len(episode) >= 2
+    candles = option(page, chart_id)["series"][0]["data"]
+    assert {five_min(c[0]) for c in candles} == {datetime.fromisoformat(r[0]) for r in around}
+    # the band: open x (1 + (mean -/+ 3 sigma) / 100), read back from the drawn lines
+    expected = {
+        datetime.fromisoformat(r[0]): tuple(
+            r[1] * (1 + (r[4] + k * 3 * r[5]) / 100) for k in (-1, 1)
+        )
+        for r in around
+        if r[5] is not None
+    }
+    lows = {five_min(t): v for t, v in drawn_line(page, chart_id, "band low")}
+    highs = {five_min(t): v for t, v in drawn_line(page, chart_id, "band high")}
+    assert set(lows) == set(highs) == set(expected)
+    values = [v for pair in expected.values() for v in pair] + [x for r in around for x in r[2:4]]
+    pixel = (max(values) - min(values)) / 100  # well above one pixel of a ~190 px axis
+    for start, (low, high) in expected.items():
+        assert lows[start] == pytest.approx(low, abs=pixel), start
+        assert highs[start] == pytest.approx(high, abs=pixel), start
+    # why it fired: one line per anomaly, its value with its unit and its z
+    reasons = page.eval_on_selector_all(
+        f'[id="{chart_id}"] ~ ul.reasons li[data-reason]',
+        "(items) => items.map((li) => [li.dataset.reason, li.querySelector('.value').textContent,"
+        " li.querySelector('.z').textContent, li.textContent])",
+    )
+    assert len(reasons) == len(fired)
+    for key, value_text, z_text, text in reasons:
+        moment, kind = key.split("|")
+        value, z = fired[(datetime.fromisoformat(moment), kind)]
+        assert value_text.endswith(UNITS[kind]), value_text
+        if kind == "price_spike":
+            assert value_text == f"return {value:+.3f}%"
+        assert z_text == f"z {z:+.2f}"
+        assert "scored" in text and "baseline" in text
+    screenshot(page, "alert-drill-down")
+
+
 def test_volatility_trends(page: Page, base_url: str, settings: Settings) -> None:
     _, _, symbols = last_day_counts(settings)
     open_dashboard(page, f"{base_url}/volatility")

@@ -431,11 +431,68 @@ async function toggleEpisode(tr, a) {
     links.appendChild(link);
   });
   td.appendChild(links);
+  const drillBox = el("div", "drill-view");
+  td.appendChild(drillBox);
   td.appendChild(workflowPanel(a));
   td.appendChild(table);
   row.appendChild(td);
   tr.after(row);
   tr.classList.add("expanded");
+  await renderDrill(drillBox, a);
+}
+
+// ---------- drill-down: the symbol at the alert's moment, and why it fired ----------
+const UNIT_TEXT = { "%": (v) => `${v >= 0 ? "+" : ""}${v.toFixed(3)}%`, USD: (v) => `${fmtPrice(v)} USD` };
+function withUnit(v, unit) { return UNIT_TEXT[unit] ? UNIT_TEXT[unit](v) : `${fmtNum(v)} ${unit}`; }
+function spread(v, unit) { return unit === "%" ? `${v.toFixed(3)}%` : withUnit(v, unit); }
+// Candles with the band the close had to stay in for the return not to be an anomaly
+// (open x (1 + (mean +/- k sigma) / 100)), volume below, the episode's windows shaded.
+async function renderDrill(box, a) {
+  const d = await fetch(`/api/alerts/${encodeURIComponent(a.alert_id)}/drill`).then((r) => r.json());
+  const k = state.meta.z_threshold;
+  const step = d.window_minutes * 60000;
+  const id = `drill-${a.alert_id}`;
+  box.replaceChildren();
+  box.appendChild(el("h4", null, `${a.symbol} around this alert · candles, volume, return band ±${k}σ, the episode shaded`));
+  const div = el("div", "chart drill-chart");
+  div.id = id;
+  box.appendChild(div);
+  const w = d.windows;
+  const t = (x) => ms(x.window_start);
+  const edge = (x, sign) => (x.price_return_pct_std === null ? null : x.open * (1 + (x.price_return_pct_mean + sign * k * x.price_return_pct_std) / 100));
+  const areas = w.filter((x) => x.in_episode).map((x) => [{ xAxis: t(x) }, { xAxis: t(x) + step }]);
+  setChart(id, {
+    tooltip: Object.assign({ trigger: "axis", axisPointer: { type: "cross" } }, TOOLTIP),
+    legend: { top: 0, data: ["price", "band low", "band high", "volume"], textStyle: { color: "#c9d1dd" } },
+    axisPointer: { link: [{ xAxisIndex: "all" }] },
+    grid: [{ left: 70, right: 20, top: 30, height: "58%" }, { left: 70, right: 20, top: "76%", bottom: 28 }],
+    xAxis: [axis({ type: "time", gridIndex: 0, axisLabel: { hideOverlap: true } }), axis({ type: "time", gridIndex: 1, axisLabel: { hideOverlap: true } })],
+    yAxis: [axis({ type: "value", scale: true, gridIndex: 0, axisLabel: { formatter: (v) => fmtPrice(v) } }),
+      axis({ type: "value", gridIndex: 1, splitNumber: 2, axisLabel: { formatter: (v) => fmtNum(v) } })],
+    series: [
+      { name: "price", type: "candlestick", data: w.map((x) => [t(x), x.open, x.close, x.low, x.high]),
+        itemStyle: { color: "#22c55e", color0: "#ef4444", borderColor: "#22c55e", borderColor0: "#ef4444" },
+        markArea: { silent: true, itemStyle: { color: "rgba(245,184,46,.18)", borderColor: "rgba(245,184,46,.6)", borderWidth: 1 }, data: areas } },
+      { name: "band low", type: "line", stack: "pb", stackStrategy: "all", symbol: "none", connectNulls: false, lineStyle: { type: "dashed", color: "#3b82f6", width: 1 }, itemStyle: { color: "#3b82f6" }, data: w.map((x) => [t(x), edge(x, -1)]) },
+      { name: "band high", type: "line", stack: "pb", stackStrategy: "all", symbol: "none", connectNulls: false, lineStyle: { type: "dashed", color: "#3b82f6", width: 1 }, itemStyle: { color: "#3b82f6" }, areaStyle: { color: "rgba(59,130,246,.10)" },
+        data: w.map((x) => [t(x), edge(x, -1) === null ? null : edge(x, 1) - edge(x, -1)]) },
+      { name: "volume", type: "bar", xAxisIndex: 1, yAxisIndex: 1, barMaxWidth: 10, itemStyle: { color: "#475569" }, data: w.map((x) => [t(x), x.volume]) },
+    ],
+  });
+  const list = el("ul", "reasons");
+  if (!d.reasons.length) list.appendChild(el("li", "muted", `no per-window anomaly in it: ${a.summary}`));
+  d.reasons.forEach((r) => {
+    const li = el("li");
+    li.dataset.reason = `${r.window_start}|${r.anomaly_type}`;
+    li.appendChild(el("span", `pill ${r.severity}`, r.severity));
+    li.appendChild(el("b", null, ` ${fmtTime(r.window_start)} ${TYPE_LABEL[r.anomaly_type] || r.anomaly_type}: `));
+    li.appendChild(el("span", "value", `${FEATURE_LABEL[r.feature] || r.feature} ${withUnit(r.value, r.unit)}`));
+    li.appendChild(document.createTextNode(` against a baseline of ${withUnit(r.mean, r.unit)} ± ${spread(r.std, r.unit)} (σ), `));
+    li.appendChild(el("span", "z", `z ${fmtZ(r.z_score)}`));
+    li.appendChild(document.createTextNode(`; ${r.as_extreme.toLocaleString("en-US")} of ${r.scored.toLocaleString("en-US")} scored ${a.symbol} windows this far out`));
+    list.appendChild(li);
+  });
+  box.appendChild(list);
 }
 // ---------- alert workflow: acknowledge, resolve, mark, snooze, silence (POST with the token) ----------
 const STATUS_LABEL = { acknowledged: "acknowledged", resolved: "resolved" };
