@@ -110,6 +110,21 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 CREATE INDEX IF NOT EXISTS ix_dead_letters_received_at ON dead_letters (received_at);
 
+CREATE TABLE IF NOT EXISTS divergences (
+	symbol VARCHAR(64) NOT NULL,
+	venues VARCHAR(160) NOT NULL,
+	started_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	asset_type VARCHAR(16) NOT NULL,
+	ended_at TIMESTAMP WITH TIME ZONE,
+	max_bps FLOAT NOT NULL,
+	max_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	offender VARCHAR(80) NOT NULL,
+	kind VARCHAR(16) NOT NULL,
+	summary TEXT NOT NULL,
+	PRIMARY KEY (symbol, venues, started_at)
+);
+CREATE INDEX IF NOT EXISTS ix_divergences_started_at ON divergences (started_at);
+
 CREATE TABLE IF NOT EXISTS market_anomalies (
 	symbol VARCHAR(64) NOT NULL,
 	window_start TIMESTAMP WITH TIME ZONE NOT NULL,

@@ -25,6 +25,7 @@ from tickwatch.decoding import decode as decode
 from tickwatch.engine import EngineConfig, EngineOutput
 from tickwatch.engine.batch import ASSET_TYPES, TickBatch
 from tickwatch.engine.columnar import ColumnarEngine, ColumnarOutput, make_engine
+from tickwatch.engine.divergence import Divergence, DivergenceTracker
 from tickwatch.engine.episodes import AlertOutput, Notice
 from tickwatch.engine.windows import from_micros
 from tickwatch.errors import InvalidTick, StoreError
@@ -42,6 +43,7 @@ from tickwatch.model import (
 from tickwatch.normalize import parse_tick, reject, tick_to_record
 from tickwatch.sources import Record
 from tickwatch.store import ParquetLake, SqlStore
+from tickwatch.store.divergence_rows import divergences, open_divergences
 from tickwatch.store.parquet import SCHEMAS
 from tickwatch.store.wal import TickLog
 
@@ -119,6 +121,13 @@ class Processor:
         self.counters = Counters()
         self._pending: deque[_Pending] = deque()
         self._store_error: str | None = None
+        self.divergence = DivergenceTracker(
+            settings.divergence_bps,
+            settings.divergence_seconds,
+            settings.divergence_fault_bps,
+            settings.divergence_stale_seconds,
+        )
+        self._divergences: dict[tuple[str, str, datetime], Divergence] = {}  # held for the store
         # newest event time of each stock and whether it arrived in real time
         self._stocks: dict[str, tuple[datetime, bool]] = {}
 
@@ -133,8 +142,10 @@ class Processor:
         self.alerts.warm(self.store.recent_windows(self.settings.alert_restore_windows))
         if history:
             log.info("restored baselines from %d stored windows", len(history))
+        self.divergence.resume(open_divergences(self.store.engine))
         if self.tick_log is not None:
             logged = self.tick_log.read()
+            self._store_divergences(self.divergence.observe(logged))
             out = self.engine.process(logged)
             out.late.clear()
             self._emit(out, [], [])
@@ -167,6 +178,7 @@ class Processor:
                 rejected.append(reject(record, error, now))
         if self.tick_log is not None:
             self.tick_log.append(ticks)
+        self._store_divergences(self.divergence.observe(ticks))
         out = self.engine.process(ticks)
         self._emit(out, rejected, ticks)
         self.counters.ticks_in += len(records)
@@ -207,6 +219,9 @@ class Processor:
         if self.tick_log is not None or not isinstance(self.engine, ColumnarEngine):
             self.handle([tick_to_record(batch.tick(i)) for i in range(len(batch))])
             return
+        if self.divergence.watching(batch.symbols, batch.sources):
+            found = self.divergence.observe(batch.tick(i) for i in range(len(batch)))
+            self._store_divergences(found)
         result = self.engine.process_batch(batch)
         if self.bus is None:
             out = EngineOutput(
@@ -225,6 +240,21 @@ class Processor:
             latest = from_micros(int(batch.event.max()))
             if self.counters.last_event_time is None or latest > self.counters.last_event_time:
                 self.counters.last_event_time = latest
+
+    def _store_divergences(self, found: list[Divergence]) -> None:
+        """Upsert flagged divergences; while the store fails they are held (newest state per
+        key) and go with the next ones."""
+        for row in found:  # flagged, grown or ended: rare, each worth a line
+            log.info("divergence %s %s (%s)", row.symbol, row.summary, row.kind)
+            self._divergences[(row.symbol, row.venues, row.started_at)] = row
+        if not self._divergences:
+            return
+        try:
+            self.store.upsert(divergences, [d.as_row() for d in self._divergences.values()])
+        except StoreError as exc:
+            log.warning("divergences held for the store: %s", exc)
+            return
+        self._divergences.clear()
 
     def _count_alerts(self, out: AlertOutput) -> None:
         opened = self.alerts.engine.opened
