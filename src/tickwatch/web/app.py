@@ -56,6 +56,7 @@ from tickwatch.web.models import (
 from tickwatch.web.paging import BadCursor
 from tickwatch.web.queries import Reader, Span, parse_range
 from tickwatch.web.state import PipelineView
+from tickwatch.web.store_metrics import StoreCollector
 from tickwatch.web.storeview import open_view
 from tickwatch.web.workflow import attach_states, workflow_router
 
@@ -138,7 +139,10 @@ def create_app(
     reader = Reader(store.engine)
     checks = Checks(settings, pipeline, clock)
     hub = Hub()
-    registry = registry_for(PipelineCollector(pipeline, lambda: hub.clients, clock))
+    registry = registry_for(
+        PipelineCollector(pipeline, lambda: hub.clients, clock),
+        StoreCollector(store.engine, clock),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

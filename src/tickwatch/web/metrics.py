@@ -7,7 +7,8 @@ Lag gauges (seconds, wall clock minus data time):
 - `tickwatch_event_lag_seconds`: now minus the newest event time processed (source freshness);
 - `tickwatch_window_lag_seconds`: now minus the newest window end written, the end-to-end delay
   from a bar closing in the market to its row in the store (includes the allowed lateness).
-Simulated markets run ahead of the clock, so these go negative there; replays read large.
+A replay or an old store reads large.
+What the store holds (also under `tickwatch serve`, with no pipeline) is `store_metrics`.
 """
 
 from __future__ import annotations
@@ -87,9 +88,10 @@ class PipelineCollector(Collector):
                 )
 
 
-def registry_for(collector: Collector) -> CollectorRegistry:
+def registry_for(*collectors: Collector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
+    for collector in collectors:
+        registry.register(collector)
     return registry
 
 
