@@ -78,22 +78,45 @@ def limit(batch: TickBatch) -> tuple[float, set[Key]]:
     return elapsed, {(batch.symbols[s], t, TYPES[f]) for s, t, f in found}
 
 
-def replay(path: Path) -> tuple[float, set[Key]]:
-    """`tickwatch replay FILE` in a fresh data dir: JSON Lines → SQLite + Parquet."""
+def replay(path: Path, src: Path | None = None) -> tuple[float, float, set[Key]]:
+    """`tickwatch replay FILE --json` in a fresh data dir: JSON Lines → SQLite + Parquet.
+
+    Returns the time, the process's peak RSS (MB) and the anomalies stored. `src` runs the
+    package from another source tree (the code before a change, in the same run).
+    """
     with tempfile.TemporaryDirectory(prefix="tickwatch-bench-") as tmp:
         env = {**os.environ, "DATA_DIR": tmp, "LOG_LEVEL": "WARNING"}
-        began = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "tickwatch.cli", "replay", str(path), "--json"],
-            check=True,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        elapsed = time.perf_counter() - began
+        if src is not None:
+            env["PYTHONPATH"] = str(src)
+        command = [sys.executable, "-m", "tickwatch.cli", "replay", str(path), "--json"]
+        elapsed, rss = _timed(command, env)
         with sqlite3.connect(Path(tmp) / "tickwatch.db") as db:
             rows = db.execute("select symbol, window_start, anomaly_type from market_anomalies")
             found = {(s, micros(datetime.fromisoformat(t)), k) for s, t, k in rows}
-    return elapsed, found
+    return elapsed, rss, found
+
+
+def write_limit(path: Path) -> tuple[float, float, set[Key]]:
+    """`python -m bench.writelimit FILE DIR`: the plain one-pass program, writes included."""
+    with tempfile.TemporaryDirectory(prefix="tickwatch-limit-") as tmp:
+        command = [sys.executable, "-m", "bench.writelimit", str(path), tmp]
+        elapsed, rss = _timed(command, dict(os.environ))
+        with sqlite3.connect(Path(tmp) / "limit.db") as db:
+            rows = db.execute("select symbol, window_start, anomaly_type from market_anomalies")
+            found = {(s, micros(datetime.fromisoformat(t)), k) for s, t, k in rows}
+    return elapsed, rss, found
+
+
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and peak RSS in MB of one child process (`wait4` reports that child only)."""
+    began = time.perf_counter()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - began
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, command)
+    return elapsed, usage.ru_maxrss / 1024
 
 
 def latency(batch: TickBatch, rate: float, seconds: float) -> tuple[list[float], int]:

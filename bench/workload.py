@@ -2,8 +2,9 @@
 
 `tickwatch.sources.simulate.MarketSimulator` builds one Tick object at a time (about 100k ticks/s),
 too slow to make millions of ticks for every benchmark run. This generator draws the same
-process for all symbols at once: per 5-minute window each symbol ticks max(3, Poisson(k))
-times at distinct random milliseconds; log returns follow GARCH(1, 1) (alpha 0.06, beta 0.90,
+process for all symbols at once: per 5-minute window each symbol ticks max(m, Poisson(k))
+times at distinct random milliseconds (m = 3 dense, 1 bar-like, where a share of ticks is
+also sent twice in a row); log returns follow GARCH(1, 1) (alpha 0.06, beta 0.90,
 the simulator's window sigma for crypto, 3% a day); volumes are log-normal(0, 0.5) around 5;
 with probability 0.012 a window carries one injected anomaly (price jump of 8-14 window sigmas,
 volumes x 8-15, or interior ticks shaken by 10-16 tick sigmas). All symbols trade around the
@@ -31,6 +32,8 @@ class Workload:
     ticks: int
     days: float
     seed: int = 7
+    min_ticks: int = 3  # per symbol-window
+    duplicates: float = 0.0  # share of ticks sent twice in a row (a poll repeating a bar)
 
     @property
     def windows(self) -> int:
@@ -38,13 +41,37 @@ class Workload:
 
     @property
     def ticks_per_window(self) -> float:
+        """The Poisson rate of ticks per symbol-window (before the `min_ticks` floor)."""
         return self.ticks / (self.symbols * self.windows)
 
+    @property
+    def mean_ticks(self) -> float:
+        """E[max(m, Poisson(rate))] = rate + sum over k < m of (m - k) P(k), before repeats."""
+        rate, m = self.ticks_per_window, self.min_ticks
+        below = sum((m - k) * math.exp(-rate) * rate**k / math.factorial(k) for k in range(m))
+        return rate + below
+
     def describe(self) -> str:
+        repeated = f", {self.duplicates:.1%} of ticks sent twice" if self.duplicates else ""
         return (
             f"{self.symbols:,} symbols, {self.windows:,} windows ({self.days:g} days), "
-            f"about {self.ticks_per_window:.1f} ticks per symbol-window, seed {self.seed}"
+            f"about {self.mean_ticks:.1f} ticks per symbol-window (at least "
+            f"{self.min_ticks}){repeated}, seed {self.seed}"
         )
+
+
+def dense(ticks: int = 2_000_000) -> Workload:
+    """Crypto-like: 400 symbols trading around the clock, about 17 ticks per 5-minute window
+    (2 M ticks make one day)."""
+    return Workload(400, ticks, ticks / 2_000_000)
+
+
+def bar_like(ticks: int = 2_000_000) -> Workload:
+    """Like 5-minute stock bars: 1,000 symbols, about 1.7 ticks per window, and 0.2% of ticks
+    repeated (Alpha Vantage returns the same bars on every poll). Poisson(1.47) with at least
+    one tick averages 1.47 + e^-1.47 = 1.70 ticks per window."""
+    windows = ticks / (1000 * 1.7)
+    return Workload(1000, round(1000 * windows * 1.47), windows / 288, 7, 1, 0.002)
 
 
 def generate(w: Workload) -> TickBatch:
@@ -83,7 +110,7 @@ def window_parts(w: Workload) -> Iterator[TickBatch]:
     last = np.zeros(s)
     names = [f"SYM{i:05d}" for i in range(s)]
     for k in range(w.windows):
-        n = np.maximum(3, rng.poisson(w.ticks_per_window, s))
+        n = np.maximum(w.min_ticks, rng.poisson(w.ticks_per_window, s))
         width = int(n.max())
         live = np.arange(width)[None, :] < n[:, None]
         returns = np.zeros((s, width))
@@ -118,6 +145,8 @@ def window_parts(w: Workload) -> Iterator[TickBatch]:
         event = START_US + k * WINDOW_US + offsets * 1000
         sym_w, event_w = sym[live], event[live]
         order = np.lexsort((sym_w, event_w))
+        if w.duplicates:  # each repeat right after its original: same source, symbol, time
+            order = np.repeat(order, 1 + (rng.random(len(order)) < w.duplicates))
         count = len(order)
         nan = np.full(count, np.nan)
         yield TickBatch(
