@@ -478,7 +478,9 @@ def replay(
         raise typer.Exit(2) from None
     _lock_data_dir(settings.data_dir, "replay")
     processor = Processor(settings, store, ParquetLake(settings.data_dir / "lake"))
-    total = sum(count_records(p) for p in paths)
+    # counting reads every file once more: only for a progress bar someone sees
+    shown = not as_json and console.is_terminal
+    total = sum(count_records(p) for p in paths) if shown else None
     stop = _graceful_stop()
     seen: set[str] = set()  # source names of the replayed ticks: the store's provenance
     try:
