@@ -7,18 +7,13 @@ restart (which resumes the open ones, `open_divergences`) never stores one twice
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Engine, Float, Index, String, Table, Text, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from tickwatch.engine.divergence import Divergence
 from tickwatch.model import AssetType
 from tickwatch.store.sql import UtcDateTime, metadata
-
-log = logging.getLogger(__name__)
 
 DIVERGENCES = "divergences"
 
@@ -59,17 +54,3 @@ def open_divergences(engine: Engine) -> list[Divergence]:
     query = select(divergences).where(divergences.c.ended_at.is_(None))
     with engine.connect() as conn:
         return [divergence_from_row(r) for r in conn.execute(query)]
-
-
-def recent_divergences(engine: Engine, since: datetime | None, limit: int) -> list[dict[str, Any]]:
-    """The newest divergences first, as rows for the API; [] for a store without the table
-    (written before it existed, opened read-only)."""
-    query = select(divergences).order_by(divergences.c.started_at.desc()).limit(limit)
-    if since is not None:
-        query = query.where(divergences.c.started_at >= since)
-    try:
-        with engine.connect() as conn:
-            return [divergence_from_row(r).as_row() for r in conn.execute(query)]
-    except SQLAlchemyError:
-        log.debug("no divergences table in the store", exc_info=True)
-        return []

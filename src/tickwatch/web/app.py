@@ -38,6 +38,7 @@ from tickwatch.model import AnomalyType, Severity
 from tickwatch.ops.checks import worst
 from tickwatch.store import provenance
 from tickwatch.web.alerts import AlertPage, EpisodeWindow, alert_page, episode_windows
+from tickwatch.web.divergences import DivergenceOut, divergence_list
 from tickwatch.web.docs import add_docs
 from tickwatch.web.drill import Drill, drill
 from tickwatch.web.guard import SecurityHeaders, SendTimeout, allowed_hosts
@@ -273,6 +274,17 @@ def create_app(
             raise HTTPException(404, f"no alert {alert_id!r}: take ids from /api/alerts")
         attach_states(store.engine, [found.alert], clock())
         return found
+
+    @app.get("/api/divergences", response_model=list[DivergenceOut], tags=["api"])
+    def divergence_rows(
+        span: SpanDep,
+        symbol: Symbols = [],  # noqa: B006
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> list[DivergenceOut]:
+        """Cross-venue divergences (one asset, two venues, a gap over DIVERGENCE_BPS for
+        DIVERGENCE_SECONDS), newest first, with the venue that looks off and whether it is a
+        data fault or a real dislocation (docs/DETECTION.md)."""
+        return divergence_list(store.engine, span, symbol, limit)
 
     @app.get("/api/prices/latest", response_model=list[LatestPrice], tags=["api"])
     def latest_prices(span: SpanDep) -> list[LatestPrice]:

@@ -625,8 +625,32 @@ function setupWorkflow() {
   $("wf-token").addEventListener("change", () => sessionStorage.setItem("tickwatch.token", $("wf-token").value.trim()));
 }
 
+// one row per divergence (/api/divergences): open ones say "open" and count their time so far
+async function loadDivergences() {
+  const rows = await api("/api/divergences", Object.assign({ limit: 50 }, symbolParams()));
+  const body = $("divergence-table").querySelector("tbody");
+  $("divergence-count").textContent = rows.length ? `${rows.length}${rows.length === 50 ? "+" : ""}` : "";
+  body.replaceChildren();
+  if (!rows.length) {
+    const td = el("td", "muted", "No divergence between venues in this range");
+    td.colSpan = 8;
+    body.appendChild(el("tr")).appendChild(td);
+    return;
+  }
+  rows.forEach((d) => {
+    const tr = el("tr", d.kind === "data_fault" ? "sev-medium" : "sev-high");
+    tr.dataset.key = `${d.symbol}|${d.venues.join("|")}|${d.started_at}`;
+    const lasted = d.ended_at ? `${Math.round((ms(d.ended_at) - ms(d.started_at)) / 1000)} s` : "open";
+    const kind = el("td");
+    kind.appendChild(el("span", "pill " + (d.kind === "data_fault" ? "medium" : "high"), d.kind === "data_fault" ? "data fault" : "dislocation"));
+    tr.append(el("td", null, fmtTime(d.started_at)), el("td", null, d.symbol), el("td", null, d.venues.join(" vs ")),
+      el("td", "num", d.max_bps.toFixed(0)), el("td", "num", lasted), el("td", null, d.offender || "–"), kind, el("td", "summary", d.summary));
+    body.appendChild(tr);
+  });
+}
+
 async function loadAlerts() {
-  const [summary] = await Promise.all([api("/api/summary", symbolParams()), loadAlertTable(), loadSilences()]);
+  const [summary] = await Promise.all([api("/api/summary", symbolParams()), loadAlertTable(), loadSilences(), loadDivergences()]);
   const hours = summary.hourly;
   if (!hours.length) emptyChart("chart-per-hour", "No data in this range");
   else setChart("chart-per-hour", {
