@@ -136,6 +136,8 @@ class FeedReader:
         self._closing = threading.Event()
 
     def start(self) -> None:
+        if self._thread is not None:  # already reading
+            return
         self._thread = threading.Thread(target=self._main, name=f"feed {self.label}", daemon=True)
         self._thread.start()
 
