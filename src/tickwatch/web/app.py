@@ -33,12 +33,13 @@ from tickwatch import __version__
 from tickwatch.bus.memory import MemoryBus
 from tickwatch.clock import utc_now
 from tickwatch.config import Settings
+from tickwatch.engine.divergence import Divergence
 from tickwatch.errors import ConfigError
 from tickwatch.model import AnomalyType, Severity
 from tickwatch.ops.checks import worst
 from tickwatch.store import provenance
 from tickwatch.web.alerts import AlertPage, EpisodeWindow, alert_page, episode_windows
-from tickwatch.web.divergences import DivergenceOut, divergence_list
+from tickwatch.web.divergences import divergence_list
 from tickwatch.web.docs import add_docs
 from tickwatch.web.drill import Drill, drill
 from tickwatch.web.guard import SecurityHeaders, SendTimeout, allowed_hosts
@@ -275,12 +276,12 @@ def create_app(
         attach_states(store.engine, [found.alert], clock())
         return found
 
-    @app.get("/api/divergences", response_model=list[DivergenceOut], tags=["api"])
+    @app.get("/api/divergences", response_model=list[Divergence], tags=["api"])
     def divergence_rows(
         span: SpanDep,
         symbol: Symbols = [],  # noqa: B006
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    ) -> list[DivergenceOut]:
+    ) -> list[Divergence]:
         """Cross-venue divergences (one asset, two venues, a gap over DIVERGENCE_BPS for
         DIVERGENCE_SECONDS), newest first, with the venue that looks off and whether it is a
         data fault or a real dislocation (docs/DETECTION.md)."""

@@ -37,7 +37,7 @@ def test_divergences_are_listed_with_their_verdict(settings: Settings) -> None:
         assert client.get("/api/divergences", params={"symbol": "ETH-USD"}).json() == []
     assert len(rows) == 1
     row = rows[0]
-    assert row["venues"] == ["coinbase", "kraken"]
+    assert row["venues"] == "coinbase|kraken" and row["asset_type"] == "crypto"
     assert row["started_at"] == (T0 + timedelta(seconds=60)).isoformat().replace("+00:00", "Z")
     assert row["ended_at"] == (T0 + timedelta(seconds=1500)).isoformat().replace("+00:00", "Z")
     assert round(row["max_bps"], 2) == 79.68  # 400 / 50,200 * 10,000

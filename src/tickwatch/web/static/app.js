@@ -639,11 +639,11 @@ async function loadDivergences() {
   }
   rows.forEach((d) => {
     const tr = el("tr", d.kind === "data_fault" ? "sev-medium" : "sev-high");
-    tr.dataset.key = `${d.symbol}|${d.venues.join("|")}|${d.started_at}`;
+    tr.dataset.key = `${d.symbol}|${d.venues}|${d.started_at}`;
     const lasted = d.ended_at ? `${Math.round((ms(d.ended_at) - ms(d.started_at)) / 1000)} s` : "open";
     const kind = el("td");
     kind.appendChild(el("span", "pill " + (d.kind === "data_fault" ? "medium" : "high"), d.kind === "data_fault" ? "data fault" : "dislocation"));
-    tr.append(el("td", null, fmtTime(d.started_at)), el("td", null, d.symbol), el("td", null, d.venues.join(" vs ")),
+    tr.append(el("td", null, fmtTime(d.started_at)), el("td", null, d.symbol), el("td", null, d.venues.split("|").join(" vs ")),
       el("td", "num", d.max_bps.toFixed(0)), el("td", "num", lasted), el("td", null, d.offender || "–"), kind, el("td", "summary", d.summary));
     body.appendChild(tr);
   });
