@@ -49,3 +49,24 @@ def test_a_store_without_the_table_lists_none(tmp_path: Path) -> None:
     # a store written before the table existed, served read-only: nothing to list, no error
     engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     assert divergence_list(engine, Span(None, None), [], 5) == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"symbol": "'; DROP TABLE divergences; --"},
+        {"symbol": "🚀\u0000\ud7ff"},
+        {"symbol": "A" * 8_000},
+        {"limit": "10" + "0" * 40},
+        {"limit": "0"},
+        {"range": "NaNh"},
+        {"start": "9999-12-31T23:59:59+14:00"},
+    ],
+)
+def test_hostile_queries_are_answered_not_crashed(settings: Settings, params: dict[str, str]):
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
+        response = client.get("/api/divergences", params=params)
+        assert response.status_code in (200, 422), response.text
+        if response.status_code == 200:
+            assert response.json() == []  # no such symbol, or a range after the divergence
+        assert len(client.get("/api/divergences", params={"range": "all"}).json()) == 1
