@@ -272,26 +272,38 @@ def serve(
 
 @app.command()
 def produce(
-    market: Annotated[str, typer.Argument(help="stocks (Alpha Vantage) or crypto (CoinGecko)")],
+    market: Annotated[str, typer.Argument(help="stocks (STOCK_SOURCE) or crypto (CRYPTO_SOURCE)")],
     once: Annotated[bool, typer.Option("--once", help="Poll each symbol once, then stop")] = False,
     out_file: Annotated[
         Path | None,
         typer.Option("--out", help="Write the ticks as JSON Lines (replay format) instead"),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option("--duration", help="Streaming sources: stop after N seconds", min=0),
     ] = None,
 ) -> None:
     """Run one live source alone and publish its ticks to its raw topic on the bus."""
     from tickwatch.runtime import open_bus, raw_topic
     from tickwatch.sources.alphavantage import AlphaVantageSource
     from tickwatch.sources.coingecko import CoinGeckoSource
+    from tickwatch.sources.streams import stream_source
 
     settings = _settings()
     if market not in ("stocks", "crypto"):
         console.print(f"[red]error:[/] market must be stocks or crypto, got {market!r}")
         raise typer.Exit(2)
+    venue = settings.stock_source if market == "stocks" else settings.crypto_source
+    streaming = venue not in ("alphavantage", "coingecko")
+    if once and streaming:
+        console.print(f"[red]error:[/] {venue} streams trades: use --duration N, not --once")
+        raise typer.Exit(2)
     rounds = 1 if once else None
     try:
         producer: Source = (
-            AlphaVantageSource(settings, rounds=rounds)
+            stream_source(settings, venue, duration=duration)
+            if streaming
+            else AlphaVantageSource(settings, rounds=rounds)
             if market == "stocks"
             else CoinGeckoSource(
                 settings, rounds=rounds, warm_start=not once, give_up_after=1 if once else None

@@ -246,3 +246,32 @@ def test_a_disconnect_mid_window_loses_and_duplicates_nothing(tmp_path, httpserv
     assert runtime.counters.duplicates == 0 and runtime.counters.rejected == 0
     figures = runtime.sources[0].health.figures
     assert figures["reconnects"] == 1 and figures["backfilled"] > 0
+
+
+def test_produce_for_a_duration_writes_replayable_ticks(tmp_path, httpserver):
+    from typer.testing import CliRunner
+
+    from tickwatch.cli import app
+
+    serve_trades(httpserver)
+    out = tmp_path / "btc.jsonl"
+    with LoopbackVenue([[ACK, *(match(i) for i in sorted(ROWS))]]) as venue:
+        env = {
+            "CRYPTO_SOURCE": "coinbase",
+            "CRYPTO_IDS": "bitcoin",
+            "COINBASE_WS_URL": venue.url,
+            "COINBASE_REST_URL": httpserver.url_for(""),
+            "DATA_DIR": str(tmp_path / "produced"),
+        }
+        args = ["produce", "crypto", "--duration", "4", "--out", str(out)]
+        result = CliRunner().invoke(app, args, env=env)
+        assert result.exit_code == 0, result.output
+        once = CliRunner().invoke(app, ["produce", "crypto", "--once"], env=env)
+        assert once.exit_code == 2 and "--duration" in once.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["trade_id"] for r in records] == sorted(ROWS)
+    replayed = CliRunner().invoke(
+        app, ["replay", str(out), "--data-dir", str(tmp_path / "replayed")], env={}
+    )
+    assert replayed.exit_code == 0, replayed.output
+    assert stored_windows(tmp_path / "replayed") == oracle_windows()

@@ -17,26 +17,41 @@ from tickwatch.config import Settings
 from tickwatch.sources import Source
 from tickwatch.sources.alphavantage import AlphaVantageSource
 from tickwatch.sources.coingecko import CoinGeckoSource
+from tickwatch.sources.streams import stream_source
 
 log = logging.getLogger(__name__)
 
 
 def live_sources(settings: Settings, clock: Callable[[], datetime] | None = None) -> list[Source]:
-    """Alpha Vantage for STOCK_SYMBOLS and CoinGecko for CRYPTO_IDS (each when non-empty)."""
+    """STOCK_SOURCE for STOCK_SYMBOLS and CRYPTO_SOURCE for CRYPTO_IDS (each when non-empty):
+    the polled APIs (Alpha Vantage, CoinGecko) or a venue's trade stream (sources.streams)."""
     sources: list[Source] = []
     if settings.stock_symbols:
-        sources.append(AlphaVantageSource(settings, clock=clock))
+        if settings.stock_source == "alphavantage":
+            sources.append(AlphaVantageSource(settings, clock=clock))
+        else:
+            sources.append(stream_source(settings, settings.stock_source))
     if settings.crypto_ids:
-        sources.append(CoinGeckoSource(settings, clock=clock))
+        if settings.crypto_source == "coingecko":
+            sources.append(CoinGeckoSource(settings, clock=clock))
+        else:
+            sources.append(stream_source(settings, settings.crypto_source))
     return sources
 
 
 def live_reachable(settings: Settings, timeout: float = 3.0) -> bool:
-    """True when either API answers HTTP within `timeout` seconds."""
-    probes = (
+    """True when any chosen API answers HTTP within `timeout` seconds."""
+    probes = [
         ("HEAD", settings.alpha_vantage_base_url),
         ("GET", settings.coingecko_base_url.rstrip("/") + "/ping"),
-    )
+    ]
+    venue_rest = {
+        "coinbase": settings.coinbase_rest_url,
+        "kraken": settings.kraken_rest_url,
+        "binance": settings.binance_rest_url,
+    }
+    if settings.crypto_source in venue_rest:  # the venue's REST root stands for its stream
+        probes.insert(0, ("HEAD", venue_rest[settings.crypto_source]))
     with httpx.Client(timeout=timeout) as client:
         for method, url in probes:
             try:
