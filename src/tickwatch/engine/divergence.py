@@ -150,7 +150,9 @@ class DivergenceTracker:
         price, at = tick.price, tick.event_time
         if not (isinstance(price, float | int) and math.isfinite(price) and price > 0):
             return []  # not a price (the engine counts it); never compared
-        state = self._multi.setdefault(tick.symbol, _Symbol(tick.asset_type, at))
+        state = self._multi.get(tick.symbol)
+        if state is None:
+            state = self._multi[tick.symbol] = _Symbol(tick.asset_type, at)
         quote = state.quotes.get(tick.source)
         if quote is not None and at < quote[1]:
             return []  # older than this venue's price: its window counts it, the gap does not
