@@ -27,6 +27,7 @@ from tickwatch.config import Settings
 from tickwatch.normalize import UnreadableRecord
 from tickwatch.runtime import Runtime
 from tickwatch.sources.streams import stream_source
+from tickwatch.sources.streams.status import read_status
 
 STREAMS = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "recorded" / "streams"
 BODIES = STREAMS / "coinbase_rest_products_trades_nock_bodies.jsonl"
@@ -162,6 +163,8 @@ def test_gaps_duplicates_out_of_order_errors_and_a_reconnect(tmp_path, httpserve
     # the jump to 1015: the venue's REST has nothing between 31 and 1015
     assert any("983 trades of BTC-USD missing" in r for r in reasons), reasons
     assert source.health.state == "degraded"  # the refused subscription shows
+    status = read_status(source.status_file)  # what `tickwatch check` reads
+    assert status is not None and (status["backfilled"], status["reconnects"]) == (10, 1)
     assert {"after": str(FIRST + 7), "limit": "100"} in calls
 
 

@@ -178,7 +178,7 @@ def check(name: str, group: str, description: str) -> Callable[[CheckFunction], 
 
 def _load_all() -> None:
     # the check modules register themselves on import, in this order
-    for module in ("health", "counts", "quality", "checkpoints"):
+    for module in ("health", "streams", "counts", "quality", "checkpoints"):
         importlib.import_module(f"tickwatch.ops.{module}")
 
 

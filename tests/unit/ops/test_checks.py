@@ -24,7 +24,7 @@ from tickwatch.ops.tasks import summary_task
 
 PIPELINE = [
     "kafka", "store", "topics", "producer-stock", "producer-crypto", "stream-job", "freshness",
-    "consumer-lag", "row-counts", "symbols",
+    "consumer-lag", "stream-feeds", "row-counts", "symbols",
 ]  # fmt: skip
 QUALITY = ["nulls", "duplicates", "price-sanity", "anomaly-stats", "rows-per-window", "parquet"]
 

@@ -43,11 +43,13 @@ from tickwatch.normalize import UnreadableRecord
 from tickwatch.sources import Record, SourceHealth
 from tickwatch.sources.fetch import Fetcher, Stopped
 from tickwatch.sources.streams.client import FeedReader, Frame, Inbox, Reconnected
+from tickwatch.sources.streams.status import status_path, write_status
 
 log = logging.getLogger(__name__)
 
 BATCH = 5000  # frames taken from the inbox at a time
 SEEN_KEYS = 200_000  # trade keys remembered per market for deduplication
+STATUS_EVERY = 1.0  # seconds between rewrites of the status file (status.py)
 _MICRO = timedelta(microseconds=1)
 
 
@@ -195,6 +197,8 @@ class TradeStream:
         self._placed: dict[str, tuple[datetime, datetime]] = {}  # symbol: (venue, event) time
         self._dropped_seen = 0
         self._refused = ""  # the venue's last error message, shown until the stream ends
+        self.status_file = status_path(settings.data_dir, venue.name)
+        self._status_written = 0.0
 
     # -- the Source protocol ----------------------------------------------------------------
 
@@ -211,7 +215,7 @@ class TradeStream:
             self.reader.close()
         # what arrived before the reader closed still counts (nothing read is lost)
         records = self._handle(self.inbox.take(len(self.inbox) + 1, 0.0), stop)
-        self._report()
+        self._report(final=True)
         if records:
             yield records
 
@@ -435,7 +439,7 @@ class TradeStream:
             )
         return records
 
-    def _report(self) -> None:
+    def _report(self, final: bool = False) -> None:
         stats = self.reader.stats
         age = None if stats.last_message is None else round(time.time() - stats.last_message, 1)
         self.health.figures.update(
@@ -458,3 +462,9 @@ class TradeStream:
         elif stats.last_error:
             self.health.state = "down"
             self.health.message = f"cannot connect to {self.venue.label}: {stats.last_error}"
+        if final or time.monotonic() - self._status_written >= STATUS_EVERY:
+            self._status_written = time.monotonic()
+            try:
+                write_status(self.status_file, self.health.state, self.health.figures)
+            except OSError as exc:
+                log.warning("cannot write %s: %s", self.status_file, exc)
