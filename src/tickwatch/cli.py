@@ -484,7 +484,7 @@ def replay(
     logging.getLogger("tickwatch.processor").setLevel(logging.WARNING)
     try:
         source = ReplaySource(paths, speed)
-        store = SqlStore(settings.database_url)
+        store = SqlStore(settings.database_url, bulk=True)
     except TickwatchError as exc:  # the text may quote the file: never rich markup
         console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None

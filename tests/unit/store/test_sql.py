@@ -93,3 +93,39 @@ def test_naive_datetimes_are_refused(store: SqlStore):
     naive = replace(window(0), window_start=datetime(2024, 3, 4, 14, 30))
     with pytest.raises(StoreError, match="naive datetime"):
         store.write([naive], [])
+
+
+def _clean_indexes(path: Path) -> set[str]:
+    with sqlite3.connect(path) as con:
+        rows = con.execute(
+            "select name from sqlite_master where type = 'index' and tbl_name = ? "
+            "and sql is not null",
+            ("clean_market_data",),
+        )
+        return {name for (name,) in rows}
+
+
+INDEXES = {"ix_clean_window_start", "ix_clean_asset_type_window_start"}
+
+
+def test_a_bulk_load_into_a_new_store_builds_its_indexes_at_close(tmp_path: Path):
+    path = tmp_path / "tickwatch.db"
+    bulk = SqlStore(f"sqlite:///{path}", bulk=True)
+    assert _clean_indexes(path) == set()  # kept up row by row no more: built once at the end
+    bulk.write([window(i) for i in range(3)], [])
+    bulk.close()
+    assert _clean_indexes(path) == INDEXES
+    again = SqlStore(f"sqlite:///{path}", bulk=True)  # not new: its indexes stay
+    assert _clean_indexes(path) == INDEXES
+    again.write([window(3)], [])
+    again.close()
+    with sqlite3.connect(path) as con:
+        assert con.execute("select count(*) from clean_market_data").fetchone() == (4,)
+
+
+def test_indexes_a_dead_bulk_load_left_out_are_built_at_the_next_open(tmp_path: Path):
+    path = tmp_path / "tickwatch.db"
+    SqlStore(f"sqlite:///{path}", bulk=True).engine.dispose()  # died before close
+    assert _clean_indexes(path) == set()
+    SqlStore(f"sqlite:///{path}").close()
+    assert _clean_indexes(path) == INDEXES
