@@ -306,17 +306,51 @@ class ColumnarEngine:
         before = np.empty_like(running)
         before[0] = NONE
         before[1:] = np.where(first[1:], NONE, running[:-1])
+        in_batch = before
         before = np.maximum(before, self._max[s])
         new_max = e > before
+        # a repeat of the instant an earlier tick of this batch raised the maximum to: its
+        # window is open (the maximum's window always is), so it is a duplicate when the same
+        # source already sent that instant, else an accepted tick; no tick-by-tick replay
+        repeat = ~first & (e == in_batch) & (in_batch >= self._max[s])
         last = np.ones(len(s), bool)
         last[:-1] = first[1:]
-        slow = np.unique(s[~new_max])
-        fast_last = last & ~np.isin(s, slow)
+        slow = np.unique(s[~(new_max | repeat)])
+        fast = ~np.isin(s, slow)
+        fast_last = last & fast
         self._max[s[fast_last]] = np.maximum(running[fast_last], self._max[s[fast_last]])
         accepted = np.ones(len(sym), bool)
+        if (repeat & fast).any():
+            self._drop_repeats(order, fast, new_max, repeat, src, accepted, out)
         if len(slow):
             self._replay_slow(batch, slow, sym, src, event, start, accepted, out)
         return accepted
+
+    @staticmethod
+    def _drop_repeats(
+        order: npt.NDArray[np.intp],
+        fast: npt.NDArray[np.bool_],
+        new_max: npt.NDArray[np.bool_],
+        repeat: npt.NDArray[np.bool_],
+        src: I32,
+        accepted: npt.NDArray[np.bool_],
+        out: ColumnarOutput,
+    ) -> None:
+        """Refuse the repeats (rows in `order`, sorted by symbol) whose source already sent
+        their instant: a run of one instant starts at the tick that raised the maximum, so
+        a (run, source) pair seen before in the run is a duplicate."""
+        rows = np.flatnonzero(fast)
+        run = np.cumsum(new_max[rows])  # in a fast symbol every tick raises or repeats
+        pair_src = src[order[rows]]
+        by_pair = np.lexsort((np.arange(len(rows)), pair_src, run))
+        again = np.zeros(len(rows), bool)
+        same = (run[by_pair][1:] == run[by_pair][:-1]) & (
+            pair_src[by_pair][1:] == pair_src[by_pair][:-1]
+        )
+        again[by_pair[1:]] = same
+        again &= repeat[rows]
+        accepted[order[rows[again]]] = False
+        out.duplicates += int(np.count_nonzero(again))
 
     def _replay_slow(
         self,

@@ -147,6 +147,47 @@ def test_generated_streams_give_the_same_rows(case):
     assert_same(ticks, cuts, min_history=min_history, lookback=min_history + 3)
 
 
+def test_repeats_right_after_their_tick_never_take_the_tick_by_tick_path(monkeypatch):
+    def refuse(*args: object) -> None:
+        raise AssertionError("went tick by tick")
+
+    monkeypatch.setattr(ColumnarEngine, "_replay_slow", refuse)
+    ticks = [
+        tick(at_time("10:01"), 100.0),
+        tick(at_time("10:01"), 100.0),  # the same poll again: duplicate
+        tick(at_time("10:01"), 101.0, source="other"),  # another source, same instant: counts
+        tick(at_time("10:01"), 101.0, source="other"),  # duplicate
+        tick(at_time("10:01"), 100.0),  # duplicate, after the other source's
+        tick(at_time("10:02"), 102.0),
+        tick(at_time("10:02"), 102.0),  # duplicate
+        tick(at_time("10:02"), 103.0, symbol="MSFT"),
+        tick(at_time("10:02"), 103.0, symbol="MSFT"),  # duplicate
+    ]
+    out = columnar(ticks, [], EngineConfig())
+    assert (out.accepted, out.duplicates, out.late) == (4, 5, [])
+    monkeypatch.undo()
+    assert_same(ticks)
+
+
+@st.composite
+def polled(draw: st.DrawFn) -> tuple[list[Tick], list[int]]:
+    """In-order streams where a poll sends some ticks again right after themselves."""
+    ticks, moment = [], START
+    for _ in range(draw(st.integers(1, 200))):
+        moment += timedelta(seconds=draw(st.integers(0, 120)))
+        symbol, source = draw(st.sampled_from(["A", "B"])), draw(st.sampled_from(["s1", "s2"]))
+        t = tick(moment, draw(st.floats(0.5, 1000.0)), draw(st.floats(0.0, 1e3)), symbol, source)
+        ticks += [t] * draw(st.sampled_from([1, 1, 1, 2, 3]))
+    return ticks, draw(st.lists(st.integers(0, 400), max_size=4))
+
+
+@settings(max_examples=100, deadline=None)
+@given(polled())
+def test_polled_streams_with_repeats_give_the_same_rows(case):
+    ticks, cuts = case
+    assert_same(ticks, cuts, min_history=3, lookback=6)
+
+
 def test_restore_then_process_matches_and_open_ticks_agree():
     history = reference(
         [
