@@ -33,6 +33,7 @@ from tickwatch.model import (
 from tickwatch.ops import probe
 from tickwatch.ops.checks import OpsContext, Outcome, check, fail, ok, warn
 from tickwatch.ops.restart import launcher
+from tickwatch.ops.stack import launcher as stack_launcher
 from tickwatch.store.sql import clean_market_data
 
 ALL_TOPICS = (RAW_STOCK_TICKS, RAW_CRYPTO_TICKS, CLEAN_MARKET_DATA, MARKET_ANOMALIES)
@@ -215,9 +216,9 @@ def stream_job(ctx: OpsContext) -> Outcome:
             state = "missing" if engine is None else engine.state
             return fail(f"embedded engine task is {state}", state=state)
         return ok("embedded engine task running", restarts=engine.restarts)
-    return probe.stream_job_liveness(
-        launcher(ctx.settings).alive("stream-job"), ctx.live_checkpoints, ctx.now
-    )
+    # the local stack's own process record first (tickwatch stack up), else RESTART_BACKEND's
+    target = stack_launcher(ctx.settings) or launcher(ctx.settings)
+    return probe.stream_job_liveness(target.alive("stream-job"), ctx.live_checkpoints, ctx.now)
 
 
 @check("freshness", "pipeline", "a new window closed within FRESHNESS_MINUTES (market hours aware)")

@@ -71,12 +71,14 @@ def _pid_alive(pid: int) -> bool:
 @dataclass
 class LocalLauncher:
     """`env` (None: this process's environment) is what each started process gets; secrets
-    travel there, never on the command line. `commands` names the services it knows."""
+    travel there, never on the command line. `cwd` (None: this process's) is where they run
+    (their `.env`). `commands` names the services it knows."""
 
     run_dir: Path
     commands: dict[str, str]
     env: dict[str, str] | None = None
     grace_seconds: float = STOP_GRACE_SECONDS
+    cwd: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalLauncher:
@@ -126,6 +128,7 @@ class LocalLauncher:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                     env=self.env,
+                    cwd=self.cwd,
                 )
             except OSError as exc:
                 raise RestartError(f"cannot start {service} with {command!r}: {exc}") from exc

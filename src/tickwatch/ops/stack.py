@@ -79,18 +79,18 @@ def _with_password(url: str, settings: Settings) -> str:
 
 def detect(settings: Settings) -> Settings:
     """`settings` completed from the stack started under DATA_DIR (bus, broker, store URL with
-    POSTGRES_PASSWORD); what BUS, KAFKA_BOOTSTRAP_SERVERS or STORE_URL set explicitly wins."""
+    POSTGRES_PASSWORD). BUS, KAFKA_BOOTSTRAP_SERVERS or STORE_URL set to anything but their
+    default win; a default (even written out, as `.env.example` does) gives way to the stack."""
     stack = read_stack(settings.data_dir)
     if stack is None:
         return settings
-    given = settings.model_fields_set
-    update: dict[str, Any] = {}
-    if "bus" not in given:
-        update["bus"] = stack["bus"]
-    if "kafka_bootstrap_servers" not in given:
-        update["kafka_bootstrap_servers"] = stack["kafka_bootstrap_servers"]
-    if "store_url" not in given:
-        update["store_url"] = _with_password(stack["store_url"], settings)
+    stacked = {
+        "bus": stack["bus"],
+        "kafka_bootstrap_servers": stack["kafka_bootstrap_servers"],
+        "store_url": _with_password(stack["store_url"], settings),
+    }
+    defaults = {name: Settings.model_fields[name].default for name in stacked}
+    update = {k: v for k, v in stacked.items() if getattr(settings, k) in (defaults[k], "")}
     return settings.model_copy(update=update)
 
 
@@ -105,6 +105,8 @@ def _env(settings: Settings, stack: dict[str, Any]) -> dict[str, str]:
         "WEB_HOST": settings.web_host,
         "WEB_PORT": str(stack["web_port"]),
         "PYTHONUNBUFFERED": "1",
+        # the Kafka and Spark jars of this checkout, whatever the working folder
+        "TICKWATCH_CACHE": os.environ.get("TICKWATCH_CACHE") or str(ROOT / ".cache"),
         **_airflow_env(settings, Path(stack["data_dir"]), stack.get("airflow_port")),
     }
 
@@ -120,6 +122,7 @@ def launcher(settings: Settings) -> LocalLauncher | None:
         dict(stack["services"]),
         _env(settings, stack),
         STOP_GRACE_SECONDS,
+        Path(stack["cwd"]) if stack.get("cwd") else None,
     )
 
 
@@ -295,6 +298,7 @@ def up(
         "kafka_bootstrap_servers": bootstrap,
         "store_url": store_url,
         "data_dir": str(data_dir),
+        "cwd": str(Path.cwd()),  # where every process runs, restarts too: its `.env`
         "web_port": settings.web_port,
         "web_url": web_url,
         "airflow_port": airflow_port,

@@ -46,10 +46,19 @@ def test_the_stack_sets_bus_broker_and_store_with_the_env_password(data_dir: Pat
     assert found.store_url == "postgresql+psycopg://tickwatch:s3cret-pw@127.0.0.1:40002/tickwatch"
 
 
-def test_explicit_settings_win_over_the_stack(data_dir: Path) -> None:
-    found = detect(_settings(data_dir, bus="memory", store_url="sqlite:///x.db"))
-    assert (found.bus, found.store_url) == ("memory", "sqlite:///x.db")
+def test_settings_other_than_the_defaults_win_over_the_stack(data_dir: Path) -> None:
+    found = detect(_settings(data_dir, store_url="sqlite:///x.db"))
+    assert (found.bus, found.store_url) == ("kafka", "sqlite:///x.db")
     assert found.kafka_bootstrap_servers == "127.0.0.1:40001"
+    mine = detect(_settings(data_dir, kafka_bootstrap_servers="10.0.0.9:9092"))
+    assert mine.kafka_bootstrap_servers == "10.0.0.9:9092"
+
+
+def test_defaults_written_out_as_in_env_example_give_way(data_dir: Path) -> None:
+    written = {"bus": "memory", "kafka_bootstrap_servers": "localhost:29092", "store_url": ""}
+    found = detect(_settings(data_dir, **written))
+    assert (found.bus, found.kafka_bootstrap_servers) == ("kafka", "127.0.0.1:40001")
+    assert found.store_url == "postgresql+psycopg://tickwatch:marketpass@127.0.0.1:40002/tickwatch"
 
 
 def test_the_launcher_passes_the_secret_in_the_environment_only(data_dir: Path) -> None:
