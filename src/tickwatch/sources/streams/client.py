@@ -202,7 +202,9 @@ class FeedReader:
             except TimeoutError:
                 self.stats.last_error = f"no message for {self.idle_timeout:g}s"
             except (OSError, WebSocketException) as exc:
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"[:200]
+                # the label, never the url, which may carry a key in its query
+                text = str(exc).replace(self.url, self.label)
+                self.stats.last_error = f"{type(exc).__name__}: {text}"[:200]
             if self.stats.connected:
                 lost = time.time()
             self.stats.connected = False
