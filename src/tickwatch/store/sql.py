@@ -239,19 +239,6 @@ class SqlStore:
                 empty = conn.execute(select(clean_market_data.c.symbol).limit(1)).first() is None
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open store {self.engine_url_masked}: {exc}") from exc
-        if bulk and empty:
-            self._defer_indexes()
-
-    def _defer_indexes(self) -> None:
-        deferred = sorted(clean_market_data.indexes, key=lambda i: str(i.name))
-        try:
-            with self.engine.begin() as conn:
-                for index in deferred:
-                    index.drop(conn)
-        except SQLAlchemyError as exc:  # e.g. a full disk: the load keeps them up instead
-            log.debug("indexes kept during the load: %s", exc)
-            return
-        self._deferred = deferred
         dialect = self.engine.dialect.name
         self._insert: Callable[[Table], sqlite.Insert | postgresql.Insert]
         if dialect == "sqlite":
@@ -268,6 +255,19 @@ class SqlStore:
                 self._compiled(clean_market_data, ()),
                 self._compiled(market_anomalies, ("detected_at",)),
             )
+        if bulk and empty:
+            self._defer_indexes()
+
+    def _defer_indexes(self) -> None:
+        deferred = sorted(clean_market_data.indexes, key=lambda i: str(i.name))
+        try:
+            with self.engine.begin() as conn:
+                for index in deferred:
+                    index.drop(conn)
+        except SQLAlchemyError as exc:  # e.g. a full disk: the load keeps them up instead
+            log.debug("indexes kept during the load: %s", exc)
+            return
+        self._deferred = deferred
 
     @property
     def engine_url_masked(self) -> str:
