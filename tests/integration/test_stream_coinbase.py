@@ -214,7 +214,14 @@ def stored_windows(data_dir: Path) -> list[tuple[Any, ...]]:
     ]
 
 
-def run_stream(sessions: list[list[Step]], tmp_path: Path, server: HTTPServer) -> Runtime:
+def run_stream(
+    sessions: list[list[Step]], tmp_path: Path, server: HTTPServer
+) -> tuple[Runtime, dict[str, Any]]:
+    """Run the Runtime on the venue until every trade is in; also its /health body."""
+    from fastapi.testclient import TestClient
+
+    from tickwatch.web import create_app
+
     with LoopbackVenue(sessions) as venue:
         chosen = settings(venue, server, tmp_path)
         runtime = Runtime(chosen, [stream_source(chosen, "coinbase")])
@@ -224,9 +231,12 @@ def run_stream(sessions: list[list[Step]], tmp_path: Path, server: HTTPServer) -
             # windows are stored as they close, not at the end: all but the open one are in
             closed = len(oracle_windows()) - 1
             wait_until(lambda: len(stored_windows(tmp_path)) == closed, 5, "closed windows")
+            app = create_app(chosen, simulated=False, pipeline=runtime)
+            with TestClient(app, base_url="http://127.0.0.1") as client:
+                health = client.get("/health").json()
         finally:
             runtime.shutdown()
-    return runtime
+    return runtime, health
 
 
 @pytest.mark.timeout(120)
@@ -240,15 +250,16 @@ def test_a_disconnect_mid_window_loses_and_duplicates_nothing(tmp_path, httpserv
         [ACK, *(match(i) for i in range(cut + 200, LAST + 1))],
     ]
     broken_first = [*broken[0], DROP]
-    runtime = run_stream([broken_first, broken[1]], tmp_path / "broken", httpserver)
+    runtime, health = run_stream([broken_first, broken[1]], tmp_path / "broken", httpserver)
 
     expected = oracle_windows()
     assert len(expected) == 12  # 15:00 to 15:59, one hour of trades
     assert stored_windows(tmp_path / "whole") == expected
     assert stored_windows(tmp_path / "broken") == expected
     assert runtime.counters.duplicates == 0 and runtime.counters.rejected == 0
-    figures = runtime.sources[0].health.figures
-    assert figures["reconnects"] == 1 and figures["backfilled"] > 0
+    [source] = health["sources"]  # what /health shows of the stream
+    assert source["name"] == "coinbase" and source["figures"]["connected"] is True
+    assert source["figures"]["reconnects"] == 1 and source["figures"]["backfilled"] > 0
 
 
 def test_produce_for_a_duration_writes_replayable_ticks(tmp_path, httpserver):
