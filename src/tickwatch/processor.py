@@ -219,9 +219,7 @@ class Processor:
         if self.tick_log is not None or not isinstance(self.engine, ColumnarEngine):
             self.handle([tick_to_record(batch.tick(i)) for i in range(len(batch))])
             return
-        if self.divergence.watching(batch.symbols, batch.sources):
-            found = self.divergence.observe(batch.tick(i) for i in range(len(batch)))
-            self._store_divergences(found)
+        self._store_divergences(self.divergence.observe_batch(batch))
         result = self.engine.process_batch(batch)
         if self.bus is None:
             out = EngineOutput(

@@ -47,6 +47,9 @@ from datetime import datetime, timedelta
 from itertools import combinations
 from typing import Any
 
+import numpy as np
+
+from tickwatch.engine.batch import TickBatch
 from tickwatch.model import AssetType, Tick
 
 DATA_FAULT = "data_fault"
@@ -113,14 +116,28 @@ class DivergenceTracker:
         self._first: dict[str, str] = {}  # the first venue seen of each symbol
         self._multi: dict[str, _Symbol] = {}  # symbols seen on two venues or more
 
-    def watching(self, symbols: Iterable[str], sources: Iterable[str]) -> bool:
-        """False when ticks of these symbols from these sources cannot diverge (one venue
-        per symbol so far), so a columnar batch can skip `observe` without building ticks."""
-        names = set(sources)
-        if len(names) != 1:
-            return True
-        (source,) = names
-        return any(self._first.get(s, source) != source or s in self._multi for s in symbols)
+    def observe_batch(self, batch: TickBatch) -> list[Divergence]:
+        """`observe` for a columnar batch: only the rows of symbols seen on two venues or more
+        (in this batch or before) become ticks. A batch from one source costs a look-up per
+        symbol; one from several sources a `np.unique` of its (symbol, source) codes."""
+        if len(batch.sources) == 1:
+            (source,) = batch.sources
+            codes_of: Iterable[int] = range(len(batch.symbols))
+            pairs = [(s, source) for s in batch.symbols]
+        else:
+            width = len(batch.sources)
+            codes = np.unique(batch.symbol_code.astype(np.int64) * width + batch.source_code)
+            codes_of = (codes // width).tolist()
+            pairs = [(batch.symbols[c // width], batch.sources[c % width]) for c in codes.tolist()]
+        watched = {
+            code
+            for code, (symbol, source) in zip(codes_of, pairs, strict=True)
+            if self._first.setdefault(symbol, source) != source or symbol in self._multi
+        }
+        if not watched:
+            return []
+        rows = np.flatnonzero(np.isin(batch.symbol_code, list(watched)))
+        return self.observe(batch.tick(int(i)) for i in rows)
 
     def observe(self, ticks: Iterable[Tick]) -> list[Divergence]:
         """Feed ticks in arrival order; the divergences flagged, grown or ended by them."""

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tickwatch.engine.batch import TickBatch
 from tickwatch.engine.divergence import Divergence, DivergenceTracker
 from tickwatch.model import AssetType, Tick
 
@@ -148,8 +149,21 @@ def test_one_venue_per_symbol_keeps_no_state() -> None:
     ticks += [Tick("alphavantage", AssetType.STOCK, "IBM", at(s), at(s), 190.0) for s in range(9)]
     assert t.observe(ticks) == []
     assert t._multi == {}  # no prices kept, nothing compared
-    assert not t.watching([BTC], ["coinbase"])
-    assert t.watching([BTC], ["kraken"]) and t.watching([BTC, "IBM"], ["coinbase", "kraken"])
+    assert t.observe_batch(TickBatch.from_ticks(ticks)) == [] and t._multi == {}
+
+
+def test_a_columnar_batch_gives_what_the_ticks_give() -> None:
+    ticks = [
+        *agreed(),
+        tick("kraken", 10, 50_400),
+        tick("coinbase", 45, 50_010),
+        tick("coinbase", 70, 50_450),
+    ]
+    # a third symbol on one venue only, interleaved: never turned into ticks, never compared
+    ticks = [x for k, t in enumerate(ticks) for x in (t, tick("bitstamp", k, 3_000, "ETH-USD"))]
+    batch = tracker()
+    assert batch.observe_batch(TickBatch.from_ticks(ticks)) == tracker().observe(ticks) != []
+    assert set(batch._multi) == {BTC}
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, 0.0, -50_000.0])
