@@ -88,3 +88,34 @@ def axis_labels(page: Page, chart_id: str, axis: str, index: int = 0) -> list[st
 
 def option(page: Page, chart_id: str) -> Any:
     return page.evaluate(f"window.tickwatch.charts['{chart_id}'].getOption()")
+
+
+def time_axis_labels(page: Page, chart_id: str) -> list[list[list[float]]]:
+    """Per time x axis of a chart, the [left, right] pixel extent of each label drawn below
+    its grid, left to right (labels ECharts hid for overlapping are not drawn)."""
+    extents: list[list[list[float]]] = page.evaluate(
+        """(id) => {
+            const chart = window.tickwatch.charts[id];
+            const texts = chart.getZr().storage.getDisplayList(true)
+                .filter((e) => e.type === "tspan" && !e.invisible)
+                .map((t) => {
+                    const r = t.getBoundingRect().clone();
+                    const m = t.getComputedTransform();
+                    if (m) r.applyTransform(m);
+                    return r;
+                });
+            const out = [];
+            for (let i = 0; chart.getModel().getComponent("xAxis", i); i++) {
+                const axis = chart.getModel().getComponent("xAxis", i).axis;
+                if (axis.type !== "time") continue;
+                const g = axis.grid.getRect();
+                const bottom = g.y + g.height;
+                const below = texts.filter((r) => r.y >= bottom && r.y <= bottom + 30
+                    && r.x + r.width >= g.x - 40 && r.x <= g.x + g.width + 40);
+                out.push(below.map((r) => [r.x, r.x + r.width]).sort((a, b) => a[0] - b[0]));
+            }
+            return out;
+        }""",
+        chart_id,
+    )
+    return extents

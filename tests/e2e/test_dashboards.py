@@ -9,6 +9,7 @@ docs/screenshots/ (the README shows them).
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -18,7 +19,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Route
 
-from tests.e2e.chromium import axis_labels, drawn_line, open_dashboard, option, serve
+from tests.e2e.chromium import (
+    axis_labels,
+    drawn_line,
+    open_dashboard,
+    option,
+    serve,
+    time_axis_labels,
+)
 from tickwatch.config import Settings
 from tickwatch.model import Anomaly, AnomalyType, AssetType, Severity
 from tickwatch.normalize import tick_to_record
@@ -347,6 +355,61 @@ def test_return_band_is_drawn_around_the_mean(page: Page, base_url: str, setting
         tolerance = 6 * std / 100 + 1e-6
         assert lower[start] == pytest.approx(mean - 3 * std, abs=tolerance), start
         assert upper[start] == pytest.approx(mean + 3 * std, abs=tolerance), start
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_time_labels_never_overlap_at_1h(browser: Browser, base_url: str, width: int):
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    for dash in ("overview", "alerts", "volatility"):
+        open_dashboard(page, f"{base_url}/{dash}?range=1h")
+        charts = page.evaluate("Object.keys(window.tickwatch.charts)")
+        axes = 0
+        for chart in charts:
+            for labels in time_axis_labels(page, chart):
+                axes += 1
+                assert len(labels) >= 2, (dash, chart, labels)
+                for (_, right), (left, _) in itertools.pairwise(labels):
+                    assert right <= left, (dash, chart, labels)
+        assert axes >= 1, dash
+    # the hourly charts span the range's hours, not days around one bar
+    open_dashboard(page, f"{base_url}/alerts?range=1h")
+    extent = page.evaluate(
+        "window.tickwatch.charts['chart-per-hour'].getModel().getComponent('xAxis', 0)"
+        ".axis.scale.getExtent()"
+    )
+    assert extent[1] - extent[0] <= 2 * 3_600_000
+    context.close()
+
+
+def test_alert_table_fits_a_phone(browser: Browser, base_url: str):
+    """On a 390 px phone the page does not scroll sideways; each episode shows its time,
+    symbol, severity, |z| and summary inside the screen; an opened episode's windows scroll
+    sideways inside their own box."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    )
+    page = context.new_page()
+    open_dashboard(page, f"{base_url}/alerts?range=all")
+    page.wait_for_selector("#alert-table tbody tr[data-key]")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    rows = page.locator("#alert-table tbody tr[data-key]")
+    assert rows.count() >= 2
+    for i in range(rows.count()):
+        for column in (1, 2, 5, 7, 9):  # opened, symbol, peak severity, peak |z|, summary
+            box = rows.nth(i).locator(f"td:nth-child({column})").bounding_box()
+            assert box is not None and box["width"] > 0, (i, column)
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (i, column, box)
+    screenshot(page, "phone-alerts")
+    rows.first.click()
+    cell = page.wait_for_selector("#alert-table tr.windows > td")
+    assert cell is not None
+    page.wait_for_selector("#alert-table tr.windows .episode-windows tr[data-window]")
+    box = cell.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    context.close()
 
 
 def test_percent_axes_carry_their_unit(page: Page, base_url: str):

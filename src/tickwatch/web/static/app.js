@@ -63,8 +63,19 @@ async function allWindows(params) {
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 function esc(text) { return String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]); }
 // An axis in the dashboard style; `extra.axisLabel` is merged, not replaced (units survive).
+// Time axes drop a label that would overlap its neighbour (ECharts places them by interval only).
 function axis(extra) {
-  return Object.assign({}, AXIS, extra, { axisLabel: Object.assign({}, AXIS.axisLabel, extra.axisLabel || {}) });
+  const label = Object.assign({}, AXIS.axisLabel, extra.type === "time" ? { hideOverlap: true } : {}, extra.axisLabel || {});
+  return Object.assign({}, AXIS, extra, { axisLabel: label });
+}
+// The hours a summary covers, as the bounds of an hourly chart's axis: without them one bar
+// (a 1h range) stretches the axis over days of crowded labels.
+function hourAxis(summary) {
+  const hour = 3600000;
+  const bounds = {};
+  if (summary.start) bounds.min = Math.floor(ms(summary.start) / hour) * hour;
+  if (summary.end) bounds.max = Math.ceil(ms(summary.end) / hour) * hour;
+  return axis(Object.assign({ type: "time" }, bounds));
 }
 function pct(v, digits = 3) { return v === null || v === undefined ? "–" : Number(v).toFixed(digits) + "%"; }
 function fmtPrice(x) {
@@ -223,7 +234,7 @@ async function loadOverview() {
     tooltip: Object.assign({ trigger: "axis" }, TOOLTIP),
     legend: { top: 0, textStyle: { color: "#c9d1dd" } },
     grid: { left: 40, right: 16, top: 30, bottom: 28 },
-    xAxis: axis({ type: "time" }),
+    xAxis: hourAxis(summary),
     yAxis: axis({ type: "value", minInterval: 1 }),
     series: Object.keys(TYPE).map((k) => ({
       name: TYPE_LABEL[k], type: "bar", stack: "t", barMaxWidth: 18, itemStyle: { color: TYPE[k] },
@@ -466,7 +477,7 @@ async function renderDrill(box, a) {
     legend: { top: 0, data: ["price", "band low", "band high", "volume"], textStyle: { color: "#c9d1dd" } },
     axisPointer: { link: [{ xAxisIndex: "all" }] },
     grid: [{ left: 70, right: 20, top: 30, height: "58%" }, { left: 70, right: 20, top: "76%", bottom: 28 }],
-    xAxis: [axis({ type: "time", gridIndex: 0, axisLabel: { hideOverlap: true } }), axis({ type: "time", gridIndex: 1, axisLabel: { hideOverlap: true } })],
+    xAxis: [axis({ type: "time", gridIndex: 0 }), axis({ type: "time", gridIndex: 1 })],
     yAxis: [axis({ type: "value", scale: true, gridIndex: 0, axisLabel: { formatter: (v) => fmtPrice(v) } }),
       axis({ type: "value", gridIndex: 1, splitNumber: 2, axisLabel: { formatter: (v) => fmtNum(v) } })],
     series: [
@@ -657,7 +668,7 @@ async function loadAlerts() {
     tooltip: Object.assign({ trigger: "axis" }, TOOLTIP),
     legend: { top: 0, textStyle: { color: "#c9d1dd" } },
     grid: { left: 40, right: 16, top: 30, bottom: 28 },
-    xAxis: axis({ type: "time" }),
+    xAxis: hourAxis(summary),
     yAxis: axis({ type: "value", minInterval: 1 }),
     series: SEVERITIES.slice().reverse().map((s) => ({
       name: s, type: "bar", stack: "sev", barMaxWidth: 18, itemStyle: { color: SEV[s] },
