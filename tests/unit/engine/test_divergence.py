@@ -10,6 +10,8 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tickwatch.engine.batch import TickBatch
 from tickwatch.engine.divergence import Divergence, DivergenceTracker
@@ -201,3 +203,61 @@ def test_an_open_divergence_resumed_after_a_restart_keeps_its_start() -> None:
     assert rows == []  # still open, same widest gap: nothing new
     [ended] = after.observe([tick("kraken", 60, 50_000)])
     assert (ended.started_at, ended.ended_at) == (at(10), at(60))
+
+
+def oracle(
+    ticks: list[Tick], bps: float, seconds: float
+) -> list[tuple[datetime, datetime | None, float]]:
+    """Two venues, times increasing, nothing stale: the runs of ticks whose gap is over `bps`,
+    kept when their last tick is `seconds` after their first; (start, end or None, max)."""
+    last: dict[str, float] = {}
+    runs: list[list[tuple[datetime, float]]] = []
+    ends: list[datetime | None] = []
+    inside = False
+    for t in ticks:
+        last[t.source] = t.price
+        if len(last) < 2:
+            continue
+        a, b = last.values()
+        gap = abs(a - b) / ((a + b) / 2) * 10_000
+        if gap > bps:
+            if not inside:
+                runs.append([])
+                ends.append(None)
+            runs[-1].append((t.event_time, gap))
+            inside = True
+        elif inside:
+            ends[-1] = t.event_time
+            inside = False
+    return [
+        (run[0][0], end, max(g for _, g in run))
+        for run, end in zip(runs, ends, strict=True)
+        if (run[-1][0] - run[0][0]).total_seconds() >= seconds
+    ]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["coinbase", "kraken"]),
+            st.sampled_from([1, 5, 10, 15]),
+            st.integers(0, 3),
+        ),
+        min_size=2,
+        max_size=60,
+    )
+)
+def test_divergences_match_a_brute_force_oracle(steps: list[tuple[str, int, int]]) -> None:
+    # prices 99-103 (gaps of 0 to about 400 bps), seconds apart in order, every venue current
+    ticks, second = [], 0
+    for venue, step, level in steps:
+        second += step
+        ticks.append(tick(venue, second, 99.0 + level + (venue == "kraken") * 0.3))
+    ticks = [tick("coinbase", 0, 99.0), *ticks]
+    t = DivergenceTracker(bps=50, seconds=30, fault_bps=1000, stale=10**9)
+    got = sorted((r.started_at, r.ended_at, r.max_bps) for r in t.observe(ticks))
+    # coinbase came first: its prices before kraken's first tick are not kept
+    first_kraken = next((i for i, x in enumerate(ticks) if x.source == "kraken"), len(ticks))
+    want = oracle(ticks[first_kraken:], 50, 30)
+    assert [(s, e) for s, e, _ in got] == [(s, e) for s, e, _ in want]
+    assert [m for _, _, m in got] == pytest.approx([m for _, _, m in want])
