@@ -145,6 +145,7 @@ def parse_intraday_csv(
 ) -> list[tuple[datetime | None, dict[str, Any]]]:
     """The same bars from a `datatype=csv` body (`timestamp,open,high,low,close,volume`,
     newest first, US/Eastern, no metadata). Errors still come as JSON objects."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark would rename the first column
     if text.lstrip().startswith("{"):
         check_body(orjson.loads(text), symbol, ingest_time)
         raise SourceError(f"{symbol}: a JSON object where CSV bars were expected")

@@ -144,6 +144,12 @@ def test_recorded_events_land_in_their_windows() -> None:
     assert ibm["2025-07-25T20:50:00+00:00"]["close"] == 259.6
 
 
+def test_csv_with_a_byte_order_mark_and_crlf_reads_the_same() -> None:
+    text = (RECORDED / IBM_2025).read_text()
+    marked = "\ufeff" + text.replace("\n", "\r\n")
+    assert parse_intraday_csv(marked, "IBM", NOW) == bars(IBM_2025, "IBM")
+
+
 def test_csv_error_bodies_are_json_and_never_data() -> None:
     with pytest.raises(SourceError, match="Invalid API call"):
         parse_intraday_csv('{"Error Message": "Invalid API call."}', "IBM", NOW)
