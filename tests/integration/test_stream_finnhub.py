@@ -52,7 +52,7 @@ def test_trades_pings_an_outage_and_a_masked_key(tmp_path, capsys):
         ]
     logging.getLogger().handlers.clear()
     got = trades_of(records)
-    assert [(r["symbol"], r["price"], r["volume"], r["event_time"]) for r in got] == [
+    assert [(r["symbol"], r["price"], r["volume"], r["event_time"].isoformat()) for r in got] == [
         ("AAPL", 227.1, 100.0, "2023-11-14T22:13:20.123000+00:00"),
         ("MSFT", 410.5, 3.0, "2023-11-14T22:13:20.200000+00:00"),
         ("AAPL", 227.2, 50.0, "2023-11-14T22:13:20.123001+00:00"),  # 1 µs later: kept

@@ -83,7 +83,7 @@ def comparable(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 
 def micros(record: dict[str, Any]) -> int:
-    moment = datetime.fromisoformat(record["event_time"])
+    moment: datetime = record["event_time"]
     return round(moment.timestamp() * 1e6)
 
 

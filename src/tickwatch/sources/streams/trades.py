@@ -393,8 +393,10 @@ class TradeStream:
             "source": self.name,
             "asset_type": self.venue.asset_type.value,
             "symbol": trade.symbol,
-            "event_time": self._place(trade.symbol, trade.time).isoformat(),
-            "ingest_time": datetime.fromtimestamp(received, UTC).isoformat(),
+            # datetimes, not text: validation skips parsing them, and JSON writers (orjson:
+            # produce --out, the Kafka bus) write them as ISO 8601 all the same
+            "event_time": self._place(trade.symbol, trade.time),
+            "ingest_time": datetime.fromtimestamp(received, UTC),
             "price": trade.price,
             "volume": trade.size,
             "market": trade.market,
