@@ -40,8 +40,8 @@ as large (/ `recur_factor`) within `recur_minutes` of this time on `recur_days` 
 Data faults (kind `data_fault`; excluded from every baseline, never a market alert):
 - `bad_print`: a price alert without volume confirmation whose next window returns to within
   `revert_fraction` of the move: judged one window later;
-- `split_like`: a move of 20% or more whose price ratio is within 1% of a split ratio;
-  the reference price is rebased;
+- `split_like`: a stock move of 20% or more whose price ratio is within 1% of a split ratio;
+  the reference price is rebased (coins do not split: a halving of a coin is a market event);
 - `zero_volume`: a stock window in the regular session with ticks and a volume of 0;
 - `frozen_price`: `frozen_windows` consecutive regular-session stock windows with one price.
 """
@@ -183,7 +183,7 @@ class SymbolScorer:
         self.range = _Feature()
         self.frozen_run = 0
         # a suspected bad print, with the reference (close, window) it is judged against
-        self.pending: tuple[Verdict, float, datetime | None] | None = None
+        self.pending: tuple[Verdict, float, datetime | None, dict[str, float]] | None = None
         self.daily: dict[int, dict[str, float]] = {}  # 24h series: window index -> |residual|
         self.cusum: dict[str, list[float]] = {MOVE: [0.0, 0.0], VOLUME: [0.0, 0.0]}
         # a slot is seen once a session (stocks) or once per window of its hour (hourly)
@@ -195,7 +195,7 @@ class SymbolScorer:
         bad print comes out one window later, before the window that settled it."""
         out: list[Verdict] = []
         if self.pending is not None:
-            held, ref_before, ref_at_before = self.pending
+            held, ref_before, ref_at_before, held_residual = self.pending
             self.pending = None
             m_held = 100 * math.log(held.bar.close / ref_before)
             m_back = 100 * math.log(bar.close / ref_before)
@@ -204,6 +204,10 @@ class SymbolScorer:
                 self.ref, self.ref_at = ref_before, ref_at_before  # the print never happened
             else:
                 out.append(held)
+                if self.calendar is None and self.config.recur_days > 0:
+                    # a real move joins the daily memory (a schedule), not the tail: a tail that
+                    # holds every unconfirmed move hides a cluster of real moves on one day
+                    self._remember_daily(held_residual, held.bar)
                 self._learn(held, self._slot(held.bar))
                 self.ref, self.ref_at = held.bar.close, held.bar.window_start
         verdict = self._score(bar)
@@ -271,10 +275,8 @@ class SymbolScorer:
             residual[RANGE] = _log_range(bar) - spread.level - shape
             z[RANGE] = _bound(residual[RANGE] / scale, cap)
         warm = self.count >= c.warmup_windows
-        if self.calendar is not None or (move_pct is not None and abs(move_pct) >= SPLIT_MIN_MOVE):
-            fault = self._fault(bar, regular, move_pct)
-        else:  # what _fault finds without a session: nothing (and no frozen run)
-            fault, self.frozen_run = None, 0
+        # 24h series (crypto) neither split nor have a session to be frozen in
+        fault = None if self.calendar is None else self._fault(bar, regular, move_pct)
         fired: list[str] = []
         zm, zv, zr = z.get(MOVE, 0.0), z.get(VOLUME), z.get(RANGE, 0.0)
         confirmed = zv is not None and zv > c.confirm_z
@@ -319,21 +321,26 @@ class SymbolScorer:
         )
         if MOVE in fired and not confirmed and self.ref is not None:
             # a bad print, or a real move? the next window says
-            self.pending = (verdict, self.ref, self.ref_at)
+            self.pending = (verdict, self.ref, self.ref_at, residual)
             self.ref, self.ref_at = bar.close, bar.window_start
             return None
         if fault is None:
-            for feature, key in ((self.move, MOVE), (self.volume, VOLUME), (self.range, RANGE)):
-                if key in residual:
-                    feature.remember(residual[key], c.tail_windows)
-            if self.calendar is None and c.recur_days > 0:
-                self._remember_daily(residual, bar)
+            self._remember(residual, bar)
         if fault == "split_like":
             self.ref, self.ref_at = bar.close, bar.window_start
         elif fault is None:
             self._learn(verdict, (slot, regular))
             self.ref, self.ref_at = bar.close, bar.window_start
         return verdict
+
+    def _remember(self, residual: dict[str, float], bar: Bar) -> None:
+        """A window that was no fault joins the recent tail and (24h series) the daily memory."""
+        c = self.config
+        for feature, key in ((self.move, MOVE), (self.volume, VOLUME), (self.range, RANGE)):
+            if key in residual:
+                feature.remember(residual[key], c.tail_windows)
+        if self.calendar is None and c.recur_days > 0:
+            self._remember_daily(residual, bar)
 
     def _sustained(self, z: dict[str, float], regular: bool, fired: list[str]) -> None:
         """Two-sided CUSUM (k = `cusum_k`) of the move and volume z: a persistent shift."""

@@ -122,11 +122,20 @@ def test_unconfirmed_jump_that_stays_is_a_market_alert() -> None:
     assert [v.bar.window_start for v in verdicts] == [b.window_start for b in bars]
 
 
-def test_a_halving_with_volume_is_split_like() -> None:
+def test_a_stock_halving_is_split_like_and_a_coin_halving_is_a_market_move() -> None:
+    """A 2:1 split halves a stock's price in one window; coins do not split, so the same
+    halving of a coin is a market alert."""
+    session_open = 14 * 12 + 6  # 2024-03-04 14:30 UTC = 09:30 New York (EST)
     closes = zigzag(40)
-    bars = [bar(i, c) for i, c in enumerate(closes)] + [bar(40, closes[-1] / 2, volume=1000.0)]
-    verdicts = judge_all(SymbolScorer(CONFIG, None), bars)
-    assert verdicts[-1].fault == "split_like" and not verdicts[-1].alerting
+
+    def series(asset_type: AssetType) -> list[Bar]:
+        prices = [*closes, closes[-1] / 2]
+        return [bar(session_open + i, c, asset_type=asset_type) for i, c in enumerate(prices)]
+
+    stock = judge_all(SymbolScorer(CONFIG, calendar_for(AssetType.STOCK)), series(AssetType.STOCK))
+    assert stock[-1].fault == "split_like" and not stock[-1].alerting
+    coin = judge_all(SymbolScorer(CONFIG, None), series(AssetType.CRYPTO))
+    assert coin[-1].fault is None and coin[-1].alerting and coin[-1].fired == (MOVE,)
 
 
 def _stock_day(day: datetime, open_multiple: float) -> list[Bar]:
@@ -223,6 +232,21 @@ def test_a_spike_at_the_same_time_every_day_is_a_schedule_not_news() -> None:
     assert VOLUME in fired.get(T0 + (1 * 288 + 96) * W, ())
     assert day3_8 not in fired
     assert VOLUME in fired[day3_14]
+
+
+def test_a_price_step_at_the_same_time_every_day_is_a_schedule_too() -> None:
+    """The price steps up 3% at 09:00 UTC and back at 18:00 every day, on usual volume (so
+    each step is held one window as a possible bad print, then found real). From day 3 on, 2
+    of the last 3 days had the same step within 15 minutes: no alert; day 1's steps alert."""
+    closes = []
+    for i, base in enumerate(zigzag(5 * 288)):
+        minute = i % 288
+        level = 1.03 if 108 <= minute < 216 else 1.0  # 09:00 to 18:00
+        closes.append(base * level)
+    verdicts = judge_all(SymbolScorer(CONFIG, None), [bar(i, c) for i, c in enumerate(closes)])
+    fired = {v.bar.window_start for v in verdicts if MOVE in v.fired}
+    assert T0 + (288 + 108) * W in fired and T0 + (288 + 216) * W in fired
+    assert not {T0 + (d * 288 + m) * W for d in (3, 4) for m in (108, 216)} & fired
 
 
 def test_a_sustained_drift_alerts_though_no_single_window_does() -> None:
