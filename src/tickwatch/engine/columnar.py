@@ -302,7 +302,7 @@ class ColumnarEngine:
         s, e = sym[order], event[order]
         first = np.ones(len(s), bool)
         first[1:] = s[1:] != s[:-1]
-        running = _segment_cummax(e, first)
+        running = segment_cummax(e, first)
         before = np.empty_like(running)
         before[0] = NONE
         before[1:] = np.where(first[1:], NONE, running[:-1])
@@ -574,7 +574,7 @@ def _stable_order(keys: I32) -> npt.NDArray[np.intp]:
     return np.argsort(keys, kind="stable")
 
 
-def _segment_cummax(values: I64, first: npt.NDArray[np.bool_]) -> I64:
+def segment_cummax(values: I64, first: npt.NDArray[np.bool_]) -> I64:
     """Running maximum restarting at each `first`, by lifting each segment above the last."""
     group = np.cumsum(first) - 1
     lows = np.minimum.reduceat(values, np.flatnonzero(first))

@@ -26,12 +26,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tickwatch.model import CLEAN_COLUMNS, CLEAN_MARKET_DATA, EPOCH, Tick, Window
 from tickwatch.store.alert_rows import LAKE_KEYS, LAKE_PARTITION_BY, LAKE_SCHEMAS
+from tickwatch.store.repeats import KeyWatch
 from tickwatch.store.rows import window_values
 from tickwatch.store.sql import clean_market_data
 
@@ -41,6 +43,7 @@ RAW_TICKS = "raw_ticks"
 QUARANTINE = "_quarantine"  # lake/_quarantine/<table>/date=.../: files compaction could not read
 _UNREADABLE = (pa.ArrowException, OSError, ValueError)
 _TS = pa.timestamp("us", tz="UTC")
+_DAY_US = 86_400_000_000
 
 SCHEMAS: dict[str, pa.Schema] = {
     RAW_TICKS: pa.schema(
@@ -119,6 +122,9 @@ class ParquetLake:
         self.touched: dict[str, set[str]] = defaultdict(set)
         self.error: str | None = None
         self.quarantined: list[Path] = []  # where the unreadable files went, this process
+        self._keys = KeyWatch()
+        self._once: set[str] = set()  # raw tick days this lake started, each key once so far
+        self._doubtful: set[str] = set()  # raw tick days compaction must check
 
     def write_ticks(self, ticks: Sequence[Tick]) -> None:
         if ticks:
@@ -149,13 +155,29 @@ class ParquetLake:
 
     def write_tick_table(self, ticks: pa.Table) -> None:
         """Raw ticks already in columns (the replay fast lane): written at once, one file per
-        day, with the `raw_ticks` schema. Uncompressed: `finish` compacts these block files
-        into one (compressed) file per day, so compressing them first is CPU for nothing
-        (about 60% of their write time)."""
+        day, with the `raw_ticks` schema.
+
+        A day this lake starts (no files before) whose ticks never repeat an earlier key
+        (`repeats.KeyWatch`; a repeat right after its tick replaces it here) is written in
+        compressed block files and never compacted: it holds each key once already. Other
+        days are written uncompressed, since compaction rewrites them (about 60% of their
+        write time saved)."""
         ticks = ticks.select(SCHEMAS[RAW_TICKS].names).cast(SCHEMAS[RAW_TICKS])
+        keep, doubtful = self._keys.scan(ticks)
+        if not keep.all():
+            ticks = ticks.filter(keep)
+            doubtful = doubtful[keep]
+        numbers = ticks["event_time"].combine_chunks().cast(pa.int64()).to_numpy() // _DAY_US
+        days = {_day(n) for n in np.unique(numbers).tolist()}
+        for day in days - self._once - self._doubtful:
+            folder = self.root / RAW_TICKS / f"date={day}"
+            started = folder.is_dir() and any(folder.glob("part-*.parquet"))
+            (self._doubtful if started else self._once).add(day)
+        self._doubtful.update(_day(n) for n in np.unique(numbers[doubtful]).tolist())
+        once = not days & self._doubtful
         if self.error is None:
             try:
-                self._write(RAW_TICKS, [ticks], compression="none")
+                self._write(RAW_TICKS, [ticks], "snappy" if once else "none", once=once)
                 return
             except OSError as exc:  # a full disk: hold the rows like `flush` does
                 self._failed(exc, ticks.num_rows)
@@ -201,15 +223,19 @@ class ParquetLake:
             if parts
         )
 
-    def _write(self, table: str, parts: list[pa.Table], compression: str = "snappy") -> None:
+    def _write(
+        self, table: str, parts: list[pa.Table], compression: str = "snappy", once: bool = False
+    ) -> None:
         """One file per UTC day present, days in order of first appearance, rows in order."""
         if not parts:
             return
         rows = pa.concat_tables(parts)
         # UTC day number; times before 1970 never reach the lake (normalize rejects them)
-        days = pc.divide(rows[_PARTITION_BY[table]].cast(pa.int64()), 86_400_000_000)
+        days = pc.divide(rows[_PARTITION_BY[table]].cast(pa.int64()), _DAY_US)
         for number in pc.unique(days).to_pylist():
-            day = (EPOCH + timedelta(days=number)).date().isoformat()
+            day = _day(number)
+            if table == RAW_TICKS and not once:
+                self._doubtful.add(day)  # not written once: compaction checks its keys
             folder = self.root / table / f"date={day}"
             folder.mkdir(parents=True, exist_ok=True)
             # time_ns then a counter: names sort in write order, which `read` relies on
@@ -242,6 +268,8 @@ class ParquetLake:
         """Rewrite each partition as one file holding each key once; a file that cannot be
         read is quarantined (see the module docstring), the others are compacted."""
         for day in sorted(self.touched.pop(table, set()) if days is None else days):
+            if table == RAW_TICKS and day in self._once and day not in self._doubtful:
+                continue  # written once, each key once (`write_tick_table`)
             folder = self.root / table / f"date={day}"
             files = sorted(folder.glob("part-*.parquet"))
             if len(files) == 1:
@@ -298,6 +326,11 @@ class ParquetLake:
         data = pq.read_table(files[0], columns=list(KEYS[table]))
         unique: int = data.group_by(list(KEYS[table])).aggregate([]).num_rows
         return bool(unique != data.num_rows)
+
+
+def _day(number: int) -> str:
+    """The ISO date of UTC day `number` since the epoch."""
+    return (EPOCH + timedelta(days=number)).date().isoformat()
 
 
 def _write_file(rows: pa.Table, path: Path, compression: str) -> None:
