@@ -55,6 +55,7 @@ class Binance:
     name = "binance"
     asset_type = AssetType.CRYPTO
     numbered = True
+    idle_timeout: float | None = None  # no heartbeat messages, only pings
 
     def __init__(self, settings: Settings) -> None:
         self.markets = [f"{ticker(coin, self.name)}USDT" for coin in settings.crypto_ids]

@@ -5,7 +5,8 @@ inbox is full the frame is dropped, counted and kept (up to `KEPT_DROPS`) so the
 it into a dead letter; the venue's trade ids then show the hole and the consumer backfills it.
 
 Lifecycle: connect, send the venue's subscribe messages, read. Any failure (refused, closed,
-no frame for `idle_timeout` seconds although the venue heartbeats) ends the connection; the
+no frame for `idle_timeout` seconds from a venue that heartbeats every second or so) ends the
+connection (a venue that only pings, Binance, has no idle timeout: a missing pong ends it); the
 reader waits `min(backoff_max, backoff_base * 2**attempt)` scaled by a random factor in
 [0.5, 1) (jitter, so many clients do not reconnect in step), then connects and subscribes
 again. Every connection after the first puts a `Reconnected` marker in the inbox, in order
@@ -113,7 +114,7 @@ class FeedReader:
         inbox: Inbox,
         *,
         label: str = "",
-        idle_timeout: float = 30.0,
+        idle_timeout: float | None = 30.0,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         ping_interval: float | None = 20.0,
@@ -136,8 +137,10 @@ class FeedReader:
         self._closing = threading.Event()
 
     def start(self) -> None:
-        if self._thread is not None:  # already reading
+        """Start reading (again after `close`, as when a supervisor restarts the source)."""
+        if self._thread is not None and self._thread.is_alive():
             return
+        self._closing.clear()
         self._thread = threading.Thread(target=self._main, name=f"feed {self.label}", daemon=True)
         self._thread.start()
 
@@ -205,9 +208,10 @@ class FeedReader:
                 # the label, never the url, which may carry a key in its query
                 text = str(exc).replace(self.url, self.label)
                 self.stats.last_error = f"{type(exc).__name__}: {text}"[:200]
-            if self.stats.connected:
-                lost = time.time()
-            self.stats.connected = False
+            finally:  # also when close() cancels the read
+                if self.stats.connected:
+                    lost = time.time()
+                self.stats.connected = False
             if self._closing.is_set():
                 return
             wait = self.backoff(attempt)

@@ -66,6 +66,7 @@ class Coinbase:
     name = "coinbase"
     asset_type = AssetType.CRYPTO
     numbered = True
+    idle_timeout: float | None = 10.0  # the heartbeat channel speaks every second
 
     def __init__(self, settings: Settings) -> None:
         self.products = [f"{ticker(coin, self.name)}-USD" for coin in settings.crypto_ids]

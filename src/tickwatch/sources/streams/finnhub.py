@@ -46,6 +46,7 @@ class Finnhub:
     name = "finnhub"
     asset_type = AssetType.STOCK
     numbered = False
+    idle_timeout: float | None = 60.0  # pings are sparse
 
     def __init__(self, settings: Settings) -> None:
         key = settings.finnhub_api_key.get_secret_value() if settings.finnhub_api_key else ""

@@ -76,6 +76,7 @@ class Kraken:
     name = "kraken"
     asset_type = AssetType.CRYPTO
     numbered = False
+    idle_timeout: float | None = 10.0  # a heartbeat every second when no trade
 
     def __init__(self, settings: Settings) -> None:
         self.pairs = [f"{_kraken_ticker(ticker(c, self.name))}/USD" for c in settings.crypto_ids]

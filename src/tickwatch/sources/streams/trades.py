@@ -105,6 +105,7 @@ class Venue(Protocol):
     asset_type: AssetType
     url: str
     label: str  # the url without secrets, for logs and health
+    idle_timeout: float | None  # seconds of silence that mean a dead feed (None: pings judge)
     numbered: bool  # trade ids are contiguous per market, so a jump is a gap
 
     def subscribe(self) -> list[str]: ...
@@ -166,7 +167,6 @@ class TradeStream:
         settings: Settings,
         client: httpx.Client | None = None,
         duration: float | None = None,
-        idle_timeout: float = 30.0,
     ) -> None:
         self.venue = venue
         self.name = venue.name
@@ -177,7 +177,7 @@ class TradeStream:
             venue.subscribe,
             self.inbox,
             label=venue.label,
-            idle_timeout=idle_timeout,
+            idle_timeout=venue.idle_timeout,
             backoff_max=settings.stream_backoff_max,
         )
         http = client or httpx.Client(timeout=settings.request_timeout)
