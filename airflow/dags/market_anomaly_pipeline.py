@@ -10,6 +10,9 @@ Each task calls one function of `tickwatch.ops.tasks` (the same checks as `tickw
 A failing check is red; its restart task runs only then; `summary` is red when any check
 failed, so the run is red too, and names what failed and what was restarted.
 Settings come from the worker's environment (BUS, KAFKA_BOOTSTRAP_SERVERS, STORE_URL, ...).
+For the local stack (`tickwatch stack up`, which also starts Airflow with `--airflow`) DATA_DIR
+is enough: the checks read the stack's configuration, and a restart starts the dead producer or
+resubmits the dead Spark job with the stack's own command line and environment.
 """
 
 from __future__ import annotations

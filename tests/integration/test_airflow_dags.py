@@ -10,10 +10,8 @@ has its own tests): its output, fresh windows, is written to PostgreSQL by the t
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.airflow_run import drive
 from tickwatch.config import Settings
 from tickwatch.model import AssetType, Window
 from tickwatch.ops.checks import OpsContext, Verdict, run_check
@@ -30,10 +29,6 @@ from tickwatch.store import SqlStore
 
 pytestmark = [pytest.mark.airflow, pytest.mark.kafka, pytest.mark.postgres]
 
-ROOT = Path(__file__).resolve().parents[2]
-DAGS = ROOT / "airflow" / "dags"
-DRIVER = Path(__file__).with_name("airflow_driver.py")
-AIRFLOW_PYTHON = ROOT / ".venv-airflow" / "bin" / "python"
 
 PIPELINE_TASKS = {
     "kafka_health": [],
@@ -66,49 +61,6 @@ QUALITY_CHECKS = [
     "parquet_output",
     "rows_per_window",
 ]
-
-
-@pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Airflow installed (scripts/airflow.sh) and a fresh metadata database."""
-    subprocess.run([str(ROOT / "scripts" / "airflow.sh"), "install"], check=True, timeout=1200)
-    home = tmp_path_factory.mktemp("airflow-home")
-    env = {**os.environ, **_airflow_env(home)}
-    subprocess.run(
-        [str(ROOT / ".venv-airflow" / "bin" / "airflow"), "db", "migrate"],
-        check=True,
-        env=env,
-        capture_output=True,
-        timeout=300,
-    )
-    return home
-
-
-def _airflow_env(home: Path) -> dict[str, str]:
-    return {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-    }
-
-
-def drive(home: Path, env: dict[str, str], dag_id: str | None = None) -> dict[str, object]:
-    args = [str(AIRFLOW_PYTHON), str(DRIVER), str(DAGS), *([dag_id] if dag_id else [])]
-    done = subprocess.run(
-        args,
-        env={**os.environ, **_airflow_env(home), **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, (
-        f"driver failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    )
-    result: dict[str, object] = json.loads(lines[-1].removeprefix("RESULT "))
-    return result
 
 
 def test_dags_import_with_the_designed_graphs(airflow_home: Path, tmp_path: Path):

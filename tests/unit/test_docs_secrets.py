@@ -2,8 +2,9 @@
 
 A process's arguments are readable by every user (`ps`), its environment only by its owner:
 the README and docs pass STORE_URL through the environment, never as `--store URL`. The README's
-distributed block and docs/DISTRIBUTED.md also agree on the data dir, so the checks find the
-Spark checkpoint the job writes.
+distributed block is `tickwatch stack` (tests/integration/test_stack.py runs it); the manual
+steps of docs/DISTRIBUTED.md export the URL and one data dir, so the checks find the Spark
+checkpoint the job writes.
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ def test_documented_commands_pass_no_store_url_as_an_argument() -> None:
                     assert not re.search(r"--store[ =]", line), f"{doc.name}: {line}"
 
 
-def test_readme_distributed_block_exports_the_secrets_and_one_data_dir() -> None:
+def test_readme_distributed_block_is_the_stack_and_docs_export_the_secrets() -> None:
     readme = _section((ROOT / "README.md").read_text(), "Distributed mode")
     block = _blocks(readme)[0]
-    assert "export STORE_URL=$(scripts/postgres.sh start" in block
-    assert "DATA_DIR=.cache/run/data" in block
+    assert "tickwatch stack up" in block  # the stack passes the password in the environment
+    assert "STORE_URL" not in block and "postgresql" not in block
     distributed = (ROOT / "docs" / "DISTRIBUTED.md").read_text()
-    assert "export STORE_URL=$(scripts/postgres.sh start" in distributed
-    assert "DATA_DIR=.cache/run/data" in _blocks(distributed)[0]
+    manual = [b for b in _blocks(distributed) if "export STORE_URL=$(scripts/postgres.sh" in b]
+    assert manual and "DATA_DIR=.cache/run/data" in manual[0]
