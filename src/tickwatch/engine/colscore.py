@@ -76,7 +76,8 @@ def summarize(
     with np.errstate(divide="ignore", invalid="ignore"):
         vwap = np.where((volume_sum != 0) & ~np.isnan(volume_sum), pv / volume_sum, np.nan)
         obs_mean = segment_fsum(obs, obs_gid, groups) / obs_count
-        squares = _py_square(obs - obs_mean[obs_gid])
+        deviation = obs - obs_mean[obs_gid]
+        squares = deviation * deviation  # exactly rounded, as `features.sample_std`
         volatility = np.sqrt(segment_fsum(squares, obs_gid, groups) / (obs_count - 1))
     volatility[obs_count < 2] = np.nan
     open_, close = obs[obs_firsts], obs[obs_last]
@@ -93,13 +94,6 @@ def summarize(
         price_return_pct=(close - open_) / open_ * 100,
         volatility=volatility,
     )
-
-
-def _py_square(x: F64) -> F64:
-    """x ** 2 rounded as Python's float `**` rounds it (libm pow, which can differ from x * x
-    in the last bit); numpy's float_power with an array exponent calls the same pow."""
-    squared: F64 = np.float_power(x, np.full_like(x, 2.0))
-    return squared
 
 
 @dataclass(slots=True)
@@ -139,7 +133,8 @@ def score(sym: I32, values: F64, history: F64, min_history: int) -> tuple[Scores
     count = present.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = fsum_first_axis(np.where(present, base, 0.0)) / count
-        squares = np.where(present, _py_square(base - mean), 0.0)
+        deviation = base - mean
+        squares = np.where(present, deviation * deviation, 0.0)
         std = np.sqrt(fsum_first_axis(squares) / (count - 1))
         enough = count >= min_history
         mean = np.where(enough, mean, np.nan)

@@ -27,7 +27,9 @@ def sample_std(values: Sequence[float]) -> float | None:
     if n < 2:
         return None
     mean = math.fsum(values) / n
-    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    # d * d, not d ** 2: exactly rounded, and what the columnar engine computes with arrays
+    # (`**` calls libm pow, which differs in the last bit for about 1 value in 1,000)
+    return math.sqrt(math.fsum((v - mean) * (v - mean) for v in values) / (n - 1))
 
 
 def summarize(
