@@ -103,12 +103,12 @@ def series_count(page: Page, chart_id: str) -> int:
     return count
 
 
-def screenshot(page: Page, name: str) -> None:
+def screenshot(page: Page, name: str, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(300)  # let the last chart paint
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     shutil.copyfile(path, SCREENSHOTS / f"{name}.png")
 
 
@@ -401,11 +401,11 @@ def test_alert_table_fits_a_phone(browser: Browser, base_url: str):
             box = rows.nth(i).locator(f"td:nth-child({column})").bounding_box()
             assert box is not None and box["width"] > 0, (i, column)
             assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (i, column, box)
-    screenshot(page, "phone-alerts")
+    screenshot(page, "phone-alerts", full_page=False)  # what a phone shows first
     rows.first.click()
     cell = page.wait_for_selector("#alert-table tr.windows > td")
     assert cell is not None
-    page.wait_for_selector("#alert-table tr.windows .episode-windows tr[data-window]")
+    page.wait_for_selector("#alert-table tr.windows .drill-chart[data-state]")
     box = cell.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
