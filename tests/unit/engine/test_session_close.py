@@ -56,6 +56,18 @@ def test_advance_closes_the_windows_that_end_by_the_new_watermark(make_tick, eng
     assert engine.advance({"UNKNOWN": CLOSE}).windows == []
 
 
+@pytest.mark.parametrize("engine_type", [Engine, ColumnarEngine])
+def test_a_repeat_of_a_tick_closed_by_advance_is_a_duplicate_not_late(make_tick, engine_type):
+    # Alpha Vantage repeats its recent bars on every poll: after the close they must still be
+    # recognised as repeats, in both engines alike
+    engine = engine_type(EngineConfig(), lambda: CLOSE)
+    ticks = session_ticks(make_tick)
+    engine.process(ticks)
+    engine.advance({"AAPL": CLOSE})
+    again = engine.process(ticks[-3:])
+    assert (again.duplicates, again.accepted, again.late) == (3, 0, [])
+
+
 def stored(store: SqlStore) -> list[Window]:
     return store.recent_windows(1000)
 
