@@ -125,9 +125,10 @@ def test_subscription_refused_shows_in_health(tmp_path, httpserver):
         stop = threading.Event()
         batches = source.batches(stop)
         letters = next(batches)
+        while_connected = dict(source.health.figures)
         stop.set()
         list(batches)
     assert [r.reason for r in letters] == ["kraken error: XBT/USD: Currency pair not supported"]
     assert source.health.state == "degraded"
     assert "Currency pair not supported" in source.health.message
-    assert source.health.figures["connected"] is True
+    assert while_connected["connected"] is True and while_connected["venue_errors"] == 1

@@ -455,15 +455,22 @@ class TradeStream:
         )
         if stats.last_message is not None:
             self.health.last_success = datetime.fromtimestamp(stats.last_message, UTC)
-        if stats.connected:
-            self.health.state = "degraded" if self._refused else "ok"
-            self.health.message = self._refused or f"streaming from {self.venue.label}"
+        if final:
+            state, message = "ok", f"stopped after {self.counts['trades']} trades"
+        elif stats.connected:
+            state, message = "ok", f"streaming from {self.venue.label}"
         elif stats.connections:
-            self.health.state = "degraded"
-            self.health.message = f"disconnected: {stats.last_error}; reconnecting"
+            state = "degraded"
+            message = f"disconnected: {stats.last_error or 'closed'}; reconnecting"
         elif stats.last_error:
-            self.health.state = "down"
-            self.health.message = f"cannot connect to {self.venue.label}: {stats.last_error}"
+            state = "down"
+            message = f"cannot connect to {self.venue.label}: {stats.last_error}"
+        else:
+            state, message = self.health.state, self.health.message
+        if self._refused:  # a refusal lasts: a venue does not take it back by itself
+            state = "degraded" if state == "ok" else state
+            message = f"{self._refused} ({message})"
+        self.health.state, self.health.message = state, message
         if final or time.monotonic() - self._status_written >= STATUS_EVERY:
             self._status_written = time.monotonic()
             try:
