@@ -1,11 +1,14 @@
 """The PySpark Structured Streaming job: raw topics in, the embedded engine's rows out.
 
     Kafka raw_stock_ticks, raw_crypto_ticks
-      → validate (parse.py, mapInPandas): tickwatch's own validator; invalid → dead letters
-      → groupBy(symbol).applyInPandasWithState (state.py): the embedded Engine per symbol,
-        per-symbol watermark, late ticks → dead letters, duplicates counted once
-      → foreachBatch (sinks.py): PostgreSQL upserts, Parquet lake, clean_market_data and
-        market_anomalies topics
+      → validate (parse.py, mapInArrow): tickwatch's own validator, a chunk at a time as
+        columns; invalid → dead letters
+      → groupBy(symbol).applyInPandasWithState (state.py): the columnar engine on each
+        symbol's whole micro-batch, per-symbol watermark, late ticks → dead letters,
+        duplicates counted once; the state is a versioned schema of arrays, no pickles
+      → foreachBatch (sinks.py): PostgreSQL upserts from the executors (foreachPartition),
+        Spark's Parquet writer for the lake, Spark's Kafka sink for clean_market_data and
+        market_anomalies; no row goes to the driver
 
 One query, one checkpoint folder: the Kafka offsets of each micro-batch, the per-symbol engine
 state and the commit log live there, so a restart (after a crash or a stop) resumes at the first
@@ -41,7 +44,7 @@ from tickwatch.spark.progress import checkpoint_dir, write_heartbeat
 from tickwatch.spark.schemas import OUTPUT, STATE, VALIDATED
 from tickwatch.spark.sinks import BatchSink
 from tickwatch.spark.state import make_advance
-from tickwatch.store import ParquetLake, SqlStore
+from tickwatch.store import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +125,7 @@ def build_stream(
     raw = reader.load().select(
         "value", "topic", "partition", "offset", F.unix_micros("timestamp").alias("received_us")
     )
-    validated = raw.mapInPandas(validate_batches(config.max_clock_skew), VALIDATED)
+    validated = raw.mapInArrow(validate_batches(config.max_clock_skew), VALIDATED)
     return validated.groupBy("symbol").applyInPandasWithState(
         make_advance(config.engine, clock),
         outputStructType=OUTPUT,
@@ -142,10 +145,14 @@ def start(
     """Start the query. `available_now` processes what the topics hold, then stops."""
     if config.publish:
         _ensure_output_topics(config)
-    store = SqlStore(config.store_url)
-    lake = ParquetLake(config.lake) if config.lake is not None else None
+    store = SqlStore(config.store_url)  # creates the tables once, before the executors write
+    # the lake's timestamps as Parquet's microsecond type, which pyarrow reads as UTC times
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     sink = BatchSink(
-        store, lake, config.bootstrap_servers if config.publish else None, config.topic_prefix
+        config.store_url,
+        config.lake,
+        config.bootstrap_servers if config.publish else None,
+        config.topic_prefix,
     )
     writer = (
         build_stream(spark, config, clock)

@@ -1,13 +1,18 @@
-"""Explicit Spark schemas of every stage of the job; nothing is inferred.
+"""Explicit Spark schemas of every stage of the job; nothing is inferred, nothing is pickled.
 
-    Kafka rows ── KAFKA_COLUMNS ──► validate (mapInPandas) ── VALIDATED ──►
+    Kafka rows ── KAFKA_COLUMNS ──► validate (mapInArrow) ── VALIDATED ──►
     groupBy(symbol).applyInPandasWithState ── OUTPUT (state: STATE) ──► foreachBatch sinks
 
 Times cross stage boundaries as integer microseconds since the epoch (`*_us`), which is exact
-and free of the session time zone. Record text stays bytes until the canonical validator
-(`tickwatch.normalize.parse_tick`) reads it, so both engines judge a record the same way: Spark's
-JSON reader would coerce a numeric `symbol` to text and accept a bare `NaN`, the validator
-rejects both.
+and free of the session time zone. Record text stays bytes until the project's validator
+(`tickwatch.sources.fastread.to_batch`, or `tickwatch.normalize.parse_tick` for a chunk it
+cannot vouch for) reads it, so both engines judge a record the same way: Spark's JSON reader
+would coerce a numeric `symbol` to text and accept a bare `NaN`, the validator rejects both.
+
+OUTPUT is one wide row type for every kind of result, so the sinks select the columns of
+their kind: a tick uses the tick columns, a window the `clean_market_data` columns, and so
+on; the columns shared by name (symbol, asset_type, open/high/low/close, volume, source) mean
+the same thing in each.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from pyspark.sql.types import (
     StructType,
 )
 
+from tickwatch.model import Feature
+
 # The Kafka source's columns the job reads; (topic, partition, offset) orders one symbol's
 # records as they arrived, and the broker timestamp is the record's receive time.
 KAFKA_COLUMNS = ("value", "topic", "partition", "offset", "timestamp")
@@ -36,43 +43,78 @@ KIND_INVALID = "invalid"
 KIND_WINDOW = "window"
 KIND_ANOMALY = "anomaly"
 KIND_LATE = "late"
+KIND_SOURCE = "source"  # one row per (symbol, source) of a batch: the store's provenance
+
+_TEXT, _LONG, _DOUBLE, _INT = StringType(), LongType(), DoubleType(), IntegerType()
+TICK_NUMBERS = ("price", "volume", "open", "high", "low", "close")
+
+
+def _fields(kind: DataType, *names: str) -> list[StructField]:
+    return [StructField(name, kind, True) for name in names]
+
 
 VALIDATED = StructType(
     [
-        StructField("symbol", StringType(), False),  # "" when the record has none
-        StructField("topic", StringType(), False),
-        StructField("partition", IntegerType(), False),
-        StructField("offset", LongType(), False),
-        StructField("kind", StringType(), False),  # KIND_TICK or KIND_INVALID
+        StructField("symbol", _TEXT, False),  # "" when the record has none
+        StructField("topic", _TEXT, False),
+        StructField("partition", _INT, False),
+        StructField("offset", _LONG, False),
+        StructField("kind", _TEXT, False),  # KIND_TICK or KIND_INVALID
         # a valid tick (kind tick)
-        StructField("source", StringType(), True),
-        StructField("asset_type", StringType(), True),
-        StructField("event_us", LongType(), True),
-        StructField("ingest_us", LongType(), True),
-        StructField("price", DoubleType(), True),
-        StructField("volume", DoubleType(), True),
-        StructField("open", DoubleType(), True),
-        StructField("high", DoubleType(), True),
-        StructField("low", DoubleType(), True),
-        StructField("close", DoubleType(), True),
+        *_fields(_TEXT, "source", "asset_type"),
+        *_fields(_LONG, "event_us", "ingest_us"),
+        *_fields(_DOUBLE, *TICK_NUMBERS),
         # an invalid record (kind invalid): the dead letter's fields
-        StructField("reason", StringType(), True),
-        StructField("payload", StringType(), True),
-        StructField("dead_source", StringType(), True),
-        StructField("dead_symbol", StringType(), True),
-        StructField("received_us", LongType(), True),
+        *_fields(_TEXT, "reason", "payload", "dead_source", "dead_symbol"),
+        *_fields(_LONG, "received_us"),
     ]
 )
 
-# One symbol's engine (open windows, recent duplicate keys, baselines), pickled; see state.py.
-STATE = StructType([StructField("engine", BinaryType(), False)])
+# One symbol's scoring state, versioned (see state.py): plain columns, no pickled objects, so a
+# checkpoint outlives the classes that wrote it. Number arrays are raw little-endian bytes
+# (`<f8` doubles, NaN where null; `<i8` microseconds), name lists JSON text: PySpark 4.2's
+# Python worker cannot read an array type in a state schema (KeyError 'elementType').
+STATE_VERSION = 1
+_BYTES = BinaryType()
+STATE = StructType(
+    [
+        StructField("version", _INT, False),
+        StructField("settings", _TEXT, False),  # the engine settings the state was built with
+        StructField("asset_type", _TEXT, False),
+        *_fields(_LONG, "max_event_us", "close_watermark_us"),  # null: none yet
+        # the last `lookback` completed windows' features, oldest first (<f8)
+        *_fields(_BYTES, *(f"history_{f.value}" for f in Feature)),
+        # the ticks of the windows still open, in arrival order
+        StructField("open_source", _TEXT, False),  # JSON list of source names
+        *_fields(_BYTES, "open_event_us", "open_ingest_us"),  # <i8
+        *_fields(_BYTES, *(f"open_{n}" for n in TICK_NUMBERS)),  # <f8
+        # (source, event time) of ticks in recently closed windows: later repeats are duplicates
+        StructField("seen_source", _TEXT, False),  # JSON list
+        StructField("seen_event_us", _BYTES, False),  # <i8
+    ]
+)
 
+SCORE_COLUMNS = tuple(f"{f.value}_{stat}" for f in Feature for stat in ("mean", "std", "z"))
 OUTPUT = StructType(
     [
-        StructField("kind", StringType(), False),  # tick, window, anomaly, late or invalid
-        StructField("symbol", StringType(), False),
-        StructField("json", StringType(), True),  # the message for the output topics
-        StructField("data", BinaryType(), False),  # the pickled model object, for the sinks
+        StructField("kind", _TEXT, False),  # tick, window, anomaly, late, invalid or source
+        StructField("symbol", _TEXT, False),
+        *_fields(_TEXT, "asset_type", "source"),
+        # tick
+        *_fields(_LONG, "event_us", "ingest_us"),
+        *_fields(_DOUBLE, *TICK_NUMBERS),
+        # window (open..close and volume above)
+        *_fields(_LONG, "window_start_us", "window_end_us", "tick_count"),
+        *_fields(_DOUBLE, "vwap", "price_return_pct", "volatility", *SCORE_COLUMNS),
+        # anomaly (and its window's start and end above)
+        *_fields(_TEXT, "anomaly_type", "severity"),
+        *_fields(_DOUBLE, "value", "mean", "std", "z_score"),
+        *_fields(_LONG, "detected_us"),
+        # a window or an anomaly as the output topics carry it
+        StructField("json", _TEXT, True),
+        # dead letter (late or invalid; its source above)
+        *_fields(_TEXT, "reason", "payload", "letter_symbol"),
+        *_fields(_LONG, "received_us"),
     ]
 )
 
@@ -82,20 +124,28 @@ def _dtype(data_type: DataType) -> str:
         return "Int64"  # nullable integers
     if isinstance(data_type, DoubleType):
         return "float64"
-    return "object"  # text and bytes
+    return "object"  # text, bytes and arrays
 
 
-def frame(rows: Sequence[dict[str, Any]] | Sequence[tuple[Any, ...]], schema: StructType) -> Any:
-    """A pandas DataFrame of `rows` typed column by column after `schema`.
+def frame(
+    columns: dict[str, Any] | Sequence[dict[str, Any]], schema: StructType, rows: int | None = None
+) -> Any:
+    """A pandas DataFrame with exactly `schema`'s columns, typed column by column.
 
-    Inferred dtypes would turn an all-null text column into float64 NaN, which pyarrow then
-    converts to a chunked array that Spark's Arrow writer rejects.
+    `columns` maps names to sequences (missing names are all null) or is a list of row
+    dicts. Inferred dtypes would turn an all-null text column into float64 NaN, which pyarrow
+    then converts to a chunked array that Spark's Arrow writer rejects.
     """
-    names = schema.fieldNames()
-    raw = pd.DataFrame(list(rows), columns=names)
+    if not isinstance(columns, dict):
+        rows = len(columns)
+        columns = {name: [row.get(name) for row in columns] for name in schema.fieldNames()}
+    n = rows if rows is not None else max((len(v) for v in columns.values()), default=0)
     return pd.DataFrame(
         {
-            field.name: pd.Series(raw[field.name].tolist(), dtype=_dtype(field.dataType))
+            field.name: pd.Series(
+                columns[field.name] if field.name in columns else [None] * n,
+                dtype=_dtype(field.dataType),
+            )
             for field in schema.fields
         }
     )

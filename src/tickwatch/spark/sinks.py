@@ -1,15 +1,18 @@
 """Stage 3 of the job: each micro-batch to PostgreSQL, the Parquet lake and the output topics.
 
-`BatchSink` is the `foreachBatch` function. It runs on the driver: a micro-batch's output is
-small (one row per symbol-window, one per anomaly, the batch's ticks and dead letters), while
-parsing and the per-symbol state run on the executors.
+`BatchSink` is the `foreachBatch` function. The driver only plans: every row is written where
+it was computed, on the executors, and none is brought to the driver.
 
-- Store: `tickwatch.store.SqlStore.write`, the upserts the embedded pipeline uses (keys from
-  DESIGN.md), over psycopg. Spark's JDBC writer is not used for this: it can only append or
-  overwrite, and an append replayed after a crash would duplicate rows.
-- Lake: `tickwatch.store.ParquetLake` (raw ticks and clean rows by UTC date, the same layout as
-  the embedded lake); a replayed batch adds a file whose rows the lake's latest-per-key rule
-  folds away, and partitions are compacted every `compact_every` batches.
+- Store: `StoreWriter` runs in `foreachPartition`, each partition's windows, anomalies and dead
+  letters through `tickwatch.store.SqlStore.write`, the upserts the embedded pipeline uses
+  (`INSERT ... ON CONFLICT` on the keys of DESIGN.md), plus the sources of its ticks to the
+  store's provenance table (`tickwatch.store.provenance`), so /api/meta and /health say
+  simulated when the simulator fed the stack. Spark's JDBC writer is not used: it can only
+  append or overwrite, and an append replayed after a crash would duplicate rows.
+- Lake: Spark's own Parquet writer appends raw ticks and clean rows under the embedded lake's
+  layout (`LAKE/<table>/date=YYYY-MM-DD/part-*.parquet`, same columns), which
+  `tickwatch.store.ParquetLake` reads; a re-run batch adds files whose rows the lake's
+  latest-per-key rule folds away. The tick rows carry their `source`.
 - Topics: clean rows to `clean_market_data`, anomalies to `market_anomalies` (key = symbol,
   value = the row's JSON, as `tickwatch.bus.kafka.encode` writes it), with Spark's Kafka sink.
 
@@ -22,38 +25,130 @@ that upserts by (symbol, window_start[, anomaly_type]) sees no difference.
 from __future__ import annotations
 
 import logging
-import pickle
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-from pyspark.sql import DataFrame
+import pyarrow as pa
+from pyspark import Accumulator
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
-from tickwatch.model import CLEAN_MARKET_DATA, MARKET_ANOMALIES, Anomaly, Rejected, Tick, Window
+from tickwatch.engine.windows import from_micros
+from tickwatch.model import (
+    CLEAN_COLUMNS,
+    CLEAN_MARKET_DATA,
+    MARKET_ANOMALIES,
+    Anomaly,
+    AnomalyType,
+    AssetType,
+    Rejected,
+    Severity,
+)
 from tickwatch.spark.schemas import (
     KIND_ANOMALY,
-    KIND_INVALID,
-    KIND_LATE,
+    KIND_SOURCE,
     KIND_TICK,
     KIND_WINDOW,
 )
-from tickwatch.store import ParquetLake, SqlStore
+from tickwatch.store import SqlStore, provenance
+from tickwatch.store.parquet import RAW_TICKS, SCHEMAS
 
 log = logging.getLogger(__name__)
+
+_TIMES = {"window_start": "window_start_us", "window_end": "window_end_us"}
+_STORES: dict[str, SqlStore] = {}  # one per Python worker and URL: workers are reused
+_RECORDED: set[str] = set()  # sources this worker already wrote to the provenance table
+
+
+def _store(url: str) -> SqlStore:
+    if url not in _STORES:
+        _STORES[url] = SqlStore(url)
+    return _STORES[url]
+
+
+class StoreWriter:
+    """The foreachPartition function: one partition's result rows, upserted in one call."""
+
+    def __init__(self, url: str, counts: dict[str, Accumulator[int]]) -> None:
+        self.url = url
+        self.counts = counts
+
+    def __call__(self, rows: Iterator[Row]) -> None:
+        windows: list[dict[str, Any]] = []
+        anomalies: list[Anomaly] = []
+        letters: list[Rejected] = []
+        sources: set[str] = set()
+        for row in rows:
+            if row.kind == KIND_WINDOW:
+                windows.append(_window(row))
+            elif row.kind == KIND_ANOMALY:
+                anomalies.append(_anomaly(row))
+            elif row.kind == KIND_SOURCE:
+                sources.add(row.source)
+            else:  # late or invalid
+                letters.append(_letter(row))
+        store = _store(self.url)
+        table = pa.Table.from_pylist(windows, schema=SCHEMAS[CLEAN_MARKET_DATA])
+        store.write(table, anomalies, letters)
+        if sources - _RECORDED:
+            provenance.record(store.engine, sources)
+            _RECORDED.update(sources)
+        for name, n in (("windows", len(windows)), ("anomalies", len(anomalies))):
+            self.counts[name].add(n)
+        self.counts["dead_letters"].add(len(letters))
+
+
+def _window(row: Row) -> dict[str, Any]:
+    values = {name: row[_TIMES.get(name, name)] for name in CLEAN_COLUMNS}
+    for name in _TIMES:
+        values[name] = from_micros(values[name])
+    return values
+
+
+def _anomaly(row: Row) -> Anomaly:
+    return Anomaly(
+        row.symbol,
+        AssetType(row.asset_type),
+        from_micros(row.window_start_us),
+        from_micros(row.window_end_us),
+        AnomalyType(row.anomaly_type),
+        row.value,
+        row.mean,
+        row.std,
+        row.z_score,
+        Severity(row.severity),
+        from_micros(row.detected_us),
+    )
+
+
+def _letter(row: Row) -> Rejected:
+    return Rejected(
+        row.kind,
+        row.reason,
+        row.payload,
+        row.source,
+        row.letter_symbol,
+        from_micros(row.received_us),
+    )
+
+
+def _time(name: str, micros: str) -> Column:
+    return F.timestamp_micros(F.col(micros)).alias(name)
 
 
 class BatchSink:
     def __init__(
         self,
-        store: SqlStore,
-        lake: ParquetLake | None,
+        store_url: str,
+        lake: Path | None,
         bootstrap_servers: str | None,
         topic_prefix: str = "",
-        compact_every: int = 30,
     ) -> None:
-        self.store = store
+        self.store_url = store_url
         self.lake = lake
         self.bootstrap_servers = bootstrap_servers
         self.topic_prefix = topic_prefix
-        self.compact_every = compact_every
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         frame.persist()
@@ -63,38 +158,42 @@ class BatchSink:
             frame.unpersist()
 
     def _write(self, frame: DataFrame, batch_id: int) -> None:
-        windows: list[Window] = []
-        anomalies: list[Anomaly] = []
-        rejected: list[Rejected] = []
-        ticks: list[Tick] = []
-        for row in frame.select("kind", "data").collect():
-            item = pickle.loads(row["data"])
-            if row["kind"] == KIND_WINDOW:
-                windows.append(item)
-            elif row["kind"] == KIND_ANOMALY:
-                anomalies.append(item)
-            elif row["kind"] in (KIND_INVALID, KIND_LATE):
-                rejected.append(item)
-            elif row["kind"] == KIND_TICK:
-                ticks.append(item)
-        self.store.write(windows, anomalies, rejected)
+        context = frame.sparkSession.sparkContext
+        counts = {name: context.accumulator(0) for name in ("windows", "anomalies", "dead_letters")}
+        frame.where(F.col("kind") != KIND_TICK).foreachPartition(
+            StoreWriter(self.store_url, counts)
+        )
         if self.lake is not None:
-            self.lake.write_ticks(ticks)
-            self.lake.write_windows(windows)
-            if batch_id % self.compact_every == 0:
-                self.lake.compact_all()
-            else:
-                self.lake.flush()
-        if self.bootstrap_servers is not None and (windows or anomalies):
+            self._lake(frame, self.lake)
+        if self.bootstrap_servers is not None and counts["windows"].value:
             self._publish(frame)
         log.info(
-            "batch %d: %d ticks, %d windows, %d anomalies, %d dead letters",
+            "batch %d: %d windows, %d anomalies, %d dead letters",
             batch_id,
-            len(ticks),
-            len(windows),
-            len(anomalies),
-            len(rejected),
+            counts["windows"].value,
+            counts["anomalies"].value,
+            counts["dead_letters"].value,
         )
+
+    @staticmethod
+    def _lake(frame: DataFrame, lake: Path) -> None:
+        ticks = frame.where(F.col("kind") == KIND_TICK).select(
+            *(
+                _time(name, name.replace("_time", "_us")) if name.endswith("_time") else F.col(name)
+                for name in SCHEMAS[RAW_TICKS].names
+            ),
+            F.to_date(F.timestamp_micros("event_us")).alias("date"),
+        )
+        clean = frame.where(F.col("kind") == KIND_WINDOW).select(
+            *(
+                _time(name, _TIMES[name]) if name in _TIMES else F.col(name)
+                for name in CLEAN_COLUMNS
+            ),
+            F.to_date(F.timestamp_micros("window_start_us")).alias("date"),
+        )
+        # one file per day and batch: the micro-batch is already computed (persisted)
+        for rows, table in ((ticks, RAW_TICKS), (clean, CLEAN_MARKET_DATA)):
+            rows.coalesce(1).write.mode("append").partitionBy("date").parquet(str(lake / table))
 
     def _publish(self, frame: DataFrame) -> None:
         topic = F.when(
