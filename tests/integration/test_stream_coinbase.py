@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.integration.stream_venue import DROP, LoopbackVenue, Step, wait_until
+from tests.integration.stream_venue import DROP, LoopbackVenue, Pause, Step, wait_until
 from tickwatch.config import Settings
 from tickwatch.normalize import UnreadableRecord
 from tickwatch.runtime import Runtime
@@ -289,3 +290,58 @@ def test_produce_for_a_duration_writes_replayable_ticks(tmp_path, httpserver):
     )
     assert replayed.exit_code == 0, replayed.output
     assert stored_windows(tmp_path / "replayed") == oracle_windows()
+
+
+def synthetic_match(trade_id: int, moment: datetime, price: float, size: float) -> str:
+    stamp = moment.isoformat().replace("+00:00", "Z")
+    return json.dumps(
+        {"type": "match", "trade_id": trade_id, "side": "buy", "size": f"{size:.8f}",
+         "price": f"{price:.2f}", "product_id": "BTC-USD", "sequence": trade_id, "time": stamp}
+    )  # fmt: skip
+
+
+def stored_anomalies(data_dir: Path) -> list[tuple[str, str]]:
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'tickwatch.db'}")
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT window_start, anomaly_type FROM market_anomalies ORDER BY 1, 2")
+        ).all()
+    engine.dispose()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+@pytest.mark.timeout(120)
+def test_a_surge_is_an_anomaly_seconds_after_its_window_closes(tmp_path, httpserver):
+    """25 calm windows (10 trades of about 1 BTC each), then one with 40 BTC a trade: the
+    volume surge is stored once the next window's first trade closes that window, within
+    seconds, while the stream runs (not at shutdown)."""
+    serve_trades(httpserver)
+    base = datetime(2024, 3, 4, tzinfo=UTC)
+    steps: list[Step] = [ACK]
+    trade_id = 1
+    for window in range(26):
+        for k in range(10):
+            size = 40.0 if window == 25 else 1.0 + 0.05 * (window % 4) + 0.1 * (k % 3)
+            moment = base + timedelta(seconds=window * 300 + k * 25)
+            steps.append(synthetic_match(trade_id, moment, 100.0 + 0.1 * (k % 3), size))
+            trade_id += 1
+    steps += [Pause(1.5), synthetic_match(trade_id, base + timedelta(seconds=26 * 300), 100, 1)]
+    surge = base + timedelta(seconds=25 * 300)  # 02:05
+    with LoopbackVenue([steps]) as venue:
+        chosen = settings(venue, httpserver, tmp_path)
+        runtime = Runtime(chosen, [stream_source(chosen, "coinbase")])
+        runtime.start()
+        try:
+            wait_until(lambda: runtime.counters.accepted == 260, what="the surge window's trades")
+            assert not stored_anomalies(tmp_path)  # its window is still open
+            wait_until(lambda: venue.sent == len(steps) - 2, what="the closing trade")
+            closed_at = time.monotonic()
+            wait_until(lambda: stored_anomalies(tmp_path), 5, "the anomaly")
+            assert time.monotonic() - closed_at < 5
+        finally:
+            runtime.shutdown()
+    found = stored_anomalies(tmp_path)
+    # the surge window, and only it: its volume, 400 BTC against about 12
+    assert [(datetime.fromisoformat(start), kind) for start, kind in found] == [
+        (surge, "volume_surge")
+    ]
