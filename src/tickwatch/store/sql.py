@@ -232,11 +232,15 @@ class SqlStore:
         self._deferred: list[Index] = []
         try:
             self.engine = connect(url)
-            metadata.create_all(self.engine)
+            if self.engine.dialect.name == "postgresql":
+                from tickwatch.store import migrate  # Alembic: loaded for PostgreSQL only
+
+                migrate.upgrade(self.engine)  # tables come from the migrations, never create_all
+            else:
+                metadata.create_all(self.engine)
             with self.engine.begin() as conn:
                 for index in clean_market_data.indexes:
                     index.create(conn, checkfirst=True)
-                empty = conn.execute(select(clean_market_data.c.symbol).limit(1)).first() is None
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open store {self.engine_url_masked}: {exc}") from exc
         dialect = self.engine.dialect.name
@@ -255,16 +259,21 @@ class SqlStore:
                 self._compiled(clean_market_data, ()),
                 self._compiled(market_anomalies, ("detected_at",)),
             )
-        if bulk and empty:
+        if bulk:
             self._defer_indexes()
 
     def _defer_indexes(self) -> None:
+        """Drop clean_market_data's secondary indexes if the table is empty (`close` builds
+        them). A store that cannot (a full disk, corrupt pages) keeps them: its writes will
+        report the fault."""
         deferred = sorted(clean_market_data.indexes, key=lambda i: str(i.name))
         try:
             with self.engine.begin() as conn:
+                if conn.execute(select(clean_market_data.c.symbol).limit(1)).first() is not None:
+                    return
                 for index in deferred:
                     index.drop(conn)
-        except SQLAlchemyError as exc:  # e.g. a full disk: the load keeps them up instead
+        except SQLAlchemyError as exc:
             log.debug("indexes kept during the load: %s", exc)
             return
         self._deferred = deferred
