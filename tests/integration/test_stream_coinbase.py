@@ -345,3 +345,27 @@ def test_a_surge_is_an_anomaly_seconds_after_its_window_closes(tmp_path, httpser
     assert [(datetime.fromisoformat(start), kind) for start, kind in found] == [
         (surge, "volume_surge")
     ]
+
+
+def test_an_unfillable_gap_is_a_dead_letter_in_the_store(tmp_path, httpserver):
+    serve_trades(httpserver, newest=FIRST)  # the venue's REST has nothing after the first
+    with LoopbackVenue([[ACK, match(FIRST), match(FIRST + 1000), "not json"]]) as venue:
+        chosen = settings(venue, httpserver, tmp_path)
+        runtime = Runtime(chosen, [stream_source(chosen, "coinbase")])
+        runtime.start()
+        try:
+            wait_until(lambda: runtime.counters.rejected == 2, what="two dead letters")
+        finally:
+            runtime.shutdown()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'tickwatch.db'}")
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT kind, reason, source, symbol FROM dead_letters ORDER BY reason")
+        ).all()
+    engine.dispose()
+    gap, garbage = (tuple(r) for r in rows)
+    missing = f"gap not backfilled: 999 trades of BTC-USD missing (ids {FIRST}..{FIRST + 1000})"
+    assert gap == ("invalid", missing, "coinbase", "bitcoin")
+    assert garbage[0] == "invalid" and garbage[2:] == ("coinbase", None)
+    assert garbage[1].startswith("unreadable coinbase message: JSONDecodeError")
+    assert runtime.counters.accepted == 2

@@ -413,7 +413,14 @@ class TradeStream:
         return event
 
     def _dead_letter(self, reason: str, **fields: Any) -> UnreadableRecord:
-        record = {"source": self.name, "asset_type": self.venue.asset_type.value, **fields}
+        """A record the processor keeps as a dead letter with `reason`. The reason is also a
+        field: over Kafka only the fields travel, and the dead letter's payload keeps them."""
+        record = {
+            "source": self.name,
+            "asset_type": self.venue.asset_type.value,
+            "problem": reason,
+            **fields,
+        }
         return UnreadableRecord(record, reason)
 
     def _dropped(self) -> list[Record]:
