@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -199,9 +200,12 @@ def _airflow_env(settings: Settings, data_dir: Path, port: int | None) -> dict[s
         return {}
     home = stack_dir(data_dir) / "airflow"
     return {
+        # `airflow standalone` starts its scheduler, API server, ... as `airflow` from PATH
+        "PATH": f"{AIRFLOW_BIN.parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "airflow" / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{settings.airflow_admin_user}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
@@ -265,13 +269,12 @@ def _wait(what: str, ready: Callable[[], bool], alive: Callable[[], bool], log_f
         time.sleep(0.5)
 
 
-def _web_answers(url: str) -> bool:
-    import httpx
-
+def _listens(host: str, port: int) -> bool:
     try:
-        return httpx.get(f"{url}/health", timeout=2.0).status_code < 500
-    except httpx.HTTPError:
+        socket.create_connection((host, port), timeout=2.0).close()
+    except OSError:
         return False
+    return True
 
 
 def up(
@@ -328,7 +331,7 @@ def up(
     )
     _wait(
         "the web app",
-        lambda: _web_answers(web_url),
+        lambda: _listens(settings.web_host, settings.web_port),
         lambda: bool(services.alive("web")),
         folder / "web.log",
     )
