@@ -233,7 +233,7 @@ def stream_section(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     ]  # fmt: skip
     lines = [
         f"Coinbase `match` messages at {got['rate_per_s']:,} trades/s for "
-        f"{got['seconds']:g} s from a websockets server on loopback (same process), read by the "
+        f"{got['seconds']:g} s from a websockets server on loopback (its own process), read by the "
         "Coinbase stream source into the embedded Runtime (`bench/stream_latency.py`). Latency "
         "runs from the reader's receipt of a frame to the return of the processor's `handle` "
         "for the batch holding its tick (tick log written, window updated). Measured on:",

@@ -1,11 +1,12 @@
 """Trade receipt to stored tick, through the real embedded pipeline, on loopback.
 
-A websockets server on 127.0.0.1 plays Coinbase `match` messages at a steady rate (in 5 ms
-bursts), stamped with the current time; `tickwatch`'s Runtime reads them with the Coinbase
-stream source (reader thread, bounded inbox, parse, dedup) and its engine task handles them
-(validation, engine, tick log, windows into SQLite). A tick's latency is from the moment the
-reader received its frame (the tick's `ingest_time`) to the moment the processor's `handle`
-returned for the batch holding it: the tick is then in the tick log and in its window.
+A websockets server on 127.0.0.1, in a process of its own, plays Coinbase `match` messages at
+a steady rate (in 5 ms bursts), stamped with the current time; tickwatch's Runtime reads them
+with the Coinbase stream source (reader thread, bounded inbox, parse, dedup) and its engine
+task handles them (validation, engine, tick log, windows into SQLite). A tick's latency is
+from the moment the reader received its frame (the tick's `ingest_time`) to the moment the
+processor's `handle` returned for the batch holding it: the tick is then in the tick log and
+in its window.
 
 `python -m bench.stream_latency [--rate 2000] [--seconds 20]` prints the figures as JSON;
 `python -m bench --only-streams` writes them into docs/BENCHMARKS.md.
@@ -16,9 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import statistics
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,42 +36,63 @@ BURST = 0.005  # seconds between bursts
 
 
 class PacedVenue:
-    """Sends `rate` matches a second for `seconds`, on its own thread and event loop."""
+    """Sends `rate` matches a second for `seconds` from a process of its own, as a venue
+    would: it shares neither the interpreter lock nor the event loop with the pipeline."""
 
     def __init__(self, rate: int, seconds: float) -> None:
-        self.rate, self.seconds = rate, seconds
-        self.sent = 0
-        self.port = 0
-        self._ready = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        context = multiprocessing.get_context("spawn")
+        self._port = context.Value("i", 0)
+        self._sent = context.Value("q", 0)
+        self._done = context.Event()
+        self._ready = context.Event()
+        self._process = context.Process(
+            target=_venue_main,
+            args=(rate, seconds, self._port, self._sent, self._ready, self._done),
+            daemon=True,
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._port.value)
+
+    @property
+    def sent(self) -> int:
+        return int(self._sent.value)
 
     def start(self) -> None:
-        self._thread.start()
-        self._ready.wait(10)
+        self._process.start()
+        self._ready.wait(30)
 
     def wait(self, timeout: float) -> None:
         self._done.wait(timeout)
 
-    async def _main(self) -> None:
-        async with serve(self._play, "127.0.0.1", 0, ping_interval=None) as server:
-            self.port = server.sockets[0].getsockname()[1]
-            self._ready.set()
-            await asyncio.get_running_loop().run_in_executor(None, self._done.wait)
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.join(5)
 
-    async def _play(self, socket: ServerConnection) -> None:
+
+def _venue_main(rate: int, seconds: float, port: Any, sent: Any, ready: Any, done: Any) -> None:
+    async def play(socket: ServerConnection) -> None:
         await socket.recv()  # the subscribe message
         began = time.perf_counter()
         trade_id = 1
-        while (elapsed := time.perf_counter() - began) < self.seconds:
-            due = int(elapsed * self.rate) - self.sent
-            for _ in range(due):
+        while (elapsed := time.perf_counter() - began) < seconds:
+            for _ in range(int(elapsed * rate) - sent.value):
                 await socket.send(_match(trade_id))
                 trade_id += 1
-            self.sent += max(due, 0)
+                sent.value += 1
             await asyncio.sleep(BURST)
-        self._done.set()
+        done.set()
         await socket.wait_closed()
+
+    async def main() -> None:
+        async with serve(play, "127.0.0.1", 0, ping_interval=None) as server:
+            port.value = server.sockets[0].getsockname()[1]
+            ready.set()
+            await asyncio.get_running_loop().run_in_executor(None, done.wait)
+            await asyncio.sleep(3600)  # until terminated
+
+    asyncio.run(main())
 
 
 def _match(trade_id: int) -> str:
@@ -117,6 +139,7 @@ def measure(rate: int = 2000, seconds: float = 20.0) -> dict[str, Any]:
                 time.sleep(0.05)
         finally:
             runtime.shutdown()
+            venue.stop()
     ms = sorted(x * 1000 for x in latencies)
     quantiles = statistics.quantiles(ms, n=100) if len(ms) > 1 else [0.0] * 99
     return {
