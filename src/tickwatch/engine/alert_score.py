@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -145,12 +144,13 @@ class _Feature:
     level: float | None = None
     mad: float | None = None
     shape: dict[int, float] = field(default_factory=dict)
-    recent: np.ndarray | None = None  # |residual| of the last `tail_windows` windows, a ring
+    recent: list[float] | None = None  # |residual| of the last `tail_windows` windows, a ring
     seen: int = 0
 
     def remember(self, residual: float, size: int) -> None:
+        # a list, not an array: one item set per window is ~10x cheaper on a list
         if self.recent is None:
-            self.recent = np.zeros(size)
+            self.recent = [0.0] * size
         self.recent[self.seen % size] = abs(residual)
         self.seen += 1
 
@@ -160,12 +160,45 @@ class _Feature:
         happen every day, they are not news."""
         if self.recent is None or self.seen < config.tail_min:
             return True
-        values = self.recent[: min(self.seen, len(self.recent))]
-        tail = float(np.quantile(values, config.tail_quantile))
+        tail = _quantile(self.recent[: min(self.seen, len(self.recent))], config.tail_quantile)
         return abs(residual) > config.tail_factor * tail
 
-    def scale(self, floor: float) -> float | None:
-        return None if self.mad is None else max(MAD_TO_SIGMA * self.mad, floor)
+
+def _quantile(values: list[float], q: float) -> float:
+    """`np.quantile(values, q)` (method "linear"), bit for bit, by partial selection: numpy
+    sorts a copy first, ~10x slower. Same steps as numpy: index h = (n - 1) q, the two order
+    statistics around it, and numpy's two-sided lerp; a NaN anywhere gives NaN."""
+    n = len(values)
+    h = (n - 1) * q
+    below = math.floor(h)
+    if h >= n - 1:  # numpy takes the largest value
+        below = above = n - 1
+    else:
+        above = below + 1
+    ordered = np.partition(np.array(values), (below, above, n - 1))
+    if math.isnan(ordered[n - 1]):  # NaN sorts last
+        return math.nan
+    a, b, t = float(ordered[below]), float(ordered[above]), h - below
+    diff = b - a
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
+
+
+# where a window falls and the prior shapes of its slot: (slot, regular, move factor,
+# volume shape, range shape); 24h series (no calendar) have no slot priors
+_Place = tuple[int, bool, float, float, float]
+
+
+@functools.lru_cache(maxsize=8192)  # every symbol of a calendar asks for the same windows
+def _place(calendar: SessionCalendar, start: datetime, minutes: int) -> _Place:
+    position = calendar.position(start, minutes)
+    slot = position.slot
+    return (
+        slot,
+        position.regular,
+        _prior_move_factor(calendar, slot),
+        _prior_volume_shape(calendar, slot),
+        _prior_range_shape(calendar, slot),
+    )
 
 
 class SymbolScorer:
@@ -182,34 +215,48 @@ class SymbolScorer:
         self.volume = _Feature()
         self.range = _Feature()
         self.frozen_run = 0
-        # a suspected bad print, with the reference (close, window) it is judged against
-        self.pending: tuple[Verdict, float, datetime | None, dict[str, float]] | None = None
-        self.daily: dict[int, dict[str, float]] = {}  # 24h series: window index -> |residual|
+        # a suspected bad print, with the reference (close, window) it is judged against and
+        # its residuals (move, volume, range)
+        self.pending: tuple[Verdict, float, datetime | None, _Residuals] | None = None
+        # 24h series: window index -> |residual| (move, volume, range; 0.0 when unscored)
+        self.daily: dict[int, tuple[float, float, float]] = {}
         self.cusum: dict[str, list[float]] = {MOVE: [0.0, 0.0], VOLUME: [0.0, 0.0]}
         # a slot is seen once a session (stocks) or once per window of its hour (hourly)
         per_slot = 1 if calendar is not None else max(1, int(3600 // config.window.seconds))
         self.shape_rate = config.session_alpha / per_slot
+        self.learns_shape = calendar is not None or config.hourly_profile
+        # per-window constants, computed once
+        self.minutes = int(config.window.seconds // 60)
+        self.a_mem = 2 / (config.memory_windows + 1)
+        self.a_lvl = 2 / (config.level_windows + 1)
+        step = int(config.window.total_seconds())
+        self.step = config.window.total_seconds()
+        self.day, self.tol = 86400 // step, config.recur_minutes * 60 // step
+        # windows older than this (from the newest remembered) can no longer recur
+        self.daily_horizon = (config.recur_lookback * 86400 + config.recur_minutes * 60) // step + 1
 
     def judge(self, bar: Bar) -> list[Verdict]:
         """The verdicts this window completes: usually its own; a window held as a suspected
         bad print comes out one window later, before the window that settled it."""
+        if self.pending is None:
+            verdict = self._score(bar)
+            return [] if verdict is None else [verdict]
         out: list[Verdict] = []
-        if self.pending is not None:
-            held, ref_before, ref_at_before, held_residual = self.pending
-            self.pending = None
-            m_held = 100 * math.log(held.bar.close / ref_before)
-            m_back = 100 * math.log(bar.close / ref_before)
-            if abs(m_back) <= self.config.revert_fraction * abs(m_held):
-                out.append(_as_fault(held, "bad_print"))
-                self.ref, self.ref_at = ref_before, ref_at_before  # the print never happened
-            else:
-                out.append(held)
-                if self.calendar is None and self.config.recur_days > 0:
-                    # a real move joins the daily memory (a schedule), not the tail: a tail that
-                    # holds every unconfirmed move hides a cluster of real moves on one day
-                    self._remember_daily(held_residual, held.bar)
-                self._learn(held, self._slot(held.bar))
-                self.ref, self.ref_at = held.bar.close, held.bar.window_start
+        held, ref_before, ref_at_before, held_residuals = self.pending
+        self.pending = None
+        m_held = 100 * math.log(held.bar.close / ref_before)
+        m_back = 100 * math.log(bar.close / ref_before)
+        if abs(m_back) <= self.config.revert_fraction * abs(m_held):
+            out.append(_as_fault(held, "bad_print"))
+            self.ref, self.ref_at = ref_before, ref_at_before  # the print never happened
+        else:
+            out.append(held)
+            if self.calendar is None and self.config.recur_days > 0:
+                # a real move joins the daily memory (a schedule), not the tail: a tail that
+                # holds every unconfirmed move hides a cluster of real moves on one day
+                self._remember_daily(held_residuals, held.bar)
+            self._learn(held.bar, held.move_pct, self._place(held.bar), *_logs(held.bar))
+            self.ref, self.ref_at = held.bar.close, held.bar.window_start
         verdict = self._score(bar)
         if verdict is not None:
             out.append(verdict)
@@ -223,67 +270,59 @@ class SymbolScorer:
         self.pending = None
         return [held]
 
-    def _slot(self, bar: Bar) -> tuple[int, bool]:
-        if self.calendar is None:
-            if self.config.hourly_profile:
-                return bar.window_start.hour, True
-            return 0, True
-        position = self.calendar.position(bar.window_start, int(self.config.window.seconds // 60))
-        return position.slot, position.regular
+    def _place(self, bar: Bar) -> _Place:
+        if self.calendar is not None:
+            return _place(self.calendar, bar.window_start, self.minutes)
+        return (bar.window_start.hour if self.config.hourly_profile else 0), True, 1.0, 0.0, 0.0
 
     def _score(self, bar: Bar) -> Verdict | None:
         # written out (no helper calls for scales and expectations): it runs once per window
         c = self.config
-        slot, regular = self._slot(bar)
+        place = self._place(bar)
+        slot, regular, move_factor, volume_shape, range_shape = place
         cap = c.z_cap
         z: dict[str, float] = {}
-        residual: dict[str, float] = {}  # in the feature's own units (%, ln), slot-adjusted
+        # residuals in the feature's own units (%, ln), slot-adjusted; None when unscored
+        r_move = r_volume = r_range = None
         move_pct = None
         ref = self.ref
-        if ref is not None and ref > 0 and bar.close > 0:
-            move_pct = 100 * math.log(bar.close / ref)
+        close = bar.close
+        if ref is not None and ref > 0 and close > 0:
+            move_pct = 100 * math.log(close / ref)
             mad = self.move.mad
             if mad is not None:
                 scale = MAD_TO_SIGMA * mad
                 scale = scale if scale > c.move_floor_pct else c.move_floor_pct
-                factor = self.move.shape.get(slot)
-                if factor is None:
-                    factor = _prior_move_factor(self.calendar, slot)
-                residual[MOVE] = move_pct / factor
-                z[MOVE] = _bound(residual[MOVE] / scale, cap)
+                r_move = move_pct / self.move.shape.get(slot, move_factor)
+                z[MOVE] = _bound(r_move / scale, cap)
         volume_ratio = None
         volume = self.volume
-        if bar.volume is not None and bar.volume >= 0 and volume.level is not None:
-            v = math.log1p(bar.volume)
-            if volume.mad is not None:
-                shape = volume.shape.get(slot)
-                if shape is None:
-                    shape = _prior_volume_shape(self.calendar, slot)
-                expected = volume.level + shape
-                scale = MAD_TO_SIGMA * volume.mad
-                scale = scale if scale > c.log_floor else c.log_floor
-                residual[VOLUME] = v - expected
-                z[VOLUME] = _bound(residual[VOLUME] / scale, cap)
-                volume_ratio = math.exp(v - expected)
+        log_volume, log_range = _logs(bar)
+        if log_volume is not None and volume.level is not None and volume.mad is not None:
+            expected = volume.level + volume.shape.get(slot, volume_shape)
+            scale = MAD_TO_SIGMA * volume.mad
+            scale = scale if scale > c.log_floor else c.log_floor
+            r_volume = log_volume - expected
+            z[VOLUME] = _bound(r_volume / scale, cap)
+            volume_ratio = math.exp(log_volume - expected)
         spread = self.range
         if spread.level is not None and spread.mad is not None:
-            shape = spread.shape.get(slot)
-            if shape is None:
-                shape = _prior_range_shape(self.calendar, slot)
             scale = MAD_TO_SIGMA * spread.mad
             scale = scale if scale > c.log_floor else c.log_floor
-            residual[RANGE] = _log_range(bar) - spread.level - shape
-            z[RANGE] = _bound(residual[RANGE] / scale, cap)
+            r_range = log_range - spread.level - spread.shape.get(slot, range_shape)
+            z[RANGE] = _bound(r_range / scale, cap)
+        residuals = (r_move, r_volume, r_range)
         warm = self.count >= c.warmup_windows
         # 24h series (crypto) neither split nor have a session to be frozen in
         fault = None if self.calendar is None else self._fault(bar, regular, move_pct)
         fired: list[str] = []
-        zm, zv, zr = z.get(MOVE, 0.0), z.get(VOLUME), z.get(RANGE, 0.0)
+        zv = z.get(VOLUME)
         confirmed = zv is not None and zv > c.confirm_z
         if warm and fault is None:
+            zm = z.get(MOVE, 0.0)
             if (
                 abs(zm) > c.z_open
-                and self._novel(self.move, MOVE, residual, bar)
+                and self._novel(self.move, 0, residuals, bar)
                 and move_pct is not None
                 and abs(move_pct) >= c.min_move_pct
                 and (confirmed or abs(zm) > c.size_factor * c.z_open)
@@ -293,12 +332,16 @@ class SymbolScorer:
                 zv is not None
                 and zv > c.z_open
                 and regular
-                and self._novel(self.volume, VOLUME, residual, bar)
+                and self._novel(self.volume, 1, residuals, bar)
             ):
                 fired.append(VOLUME)
-            if zr > c.z_open and self._novel(self.range, RANGE, residual, bar):
+            if z.get(RANGE, 0.0) > c.z_open and self._novel(self.range, 2, residuals, bar):
                 fired.append(RANGE)
-            self._sustained(z, regular, fired)
+            if c.cusum_h > 0:
+                if r_move is not None:
+                    self._sustained(MOVE, z[MOVE], fired)
+                if zv is not None and regular:
+                    self._sustained(VOLUME, zv, fired)
         continuing = False
         if warm and fault is None:
             for key, value in z.items():
@@ -319,70 +362,74 @@ class SymbolScorer:
             if self.ref_at is None
             else (bar.window_start - self.ref_at).total_seconds() / 60,
         )
-        if MOVE in fired and not confirmed and self.ref is not None:
+        if fired and MOVE in fired and not confirmed and self.ref is not None:
             # a bad print, or a real move? the next window says
-            self.pending = (verdict, self.ref, self.ref_at, residual)
+            self.pending = (verdict, self.ref, self.ref_at, residuals)
             self.ref, self.ref_at = bar.close, bar.window_start
             return None
         if fault is None:
-            self._remember(residual, bar)
-        if fault == "split_like":
+            self._remember(residuals, bar)
+            self._learn(bar, move_pct, place, log_volume, log_range)
             self.ref, self.ref_at = bar.close, bar.window_start
-        elif fault is None:
-            self._learn(verdict, (slot, regular))
+        elif fault == "split_like":
             self.ref, self.ref_at = bar.close, bar.window_start
         return verdict
 
-    def _remember(self, residual: dict[str, float], bar: Bar) -> None:
+    def _remember(self, residuals: _Residuals, bar: Bar) -> None:
         """A window that was no fault joins the recent tail and (24h series) the daily memory."""
         c = self.config
-        for feature, key in ((self.move, MOVE), (self.volume, VOLUME), (self.range, RANGE)):
-            if key in residual:
-                feature.remember(residual[key], c.tail_windows)
+        for feature, value in zip((self.move, self.volume, self.range), residuals, strict=True):
+            if value is not None:
+                feature.remember(value, c.tail_windows)
         if self.calendar is None and c.recur_days > 0:
-            self._remember_daily(residual, bar)
+            self._remember_daily(residuals, bar)
 
-    def _sustained(self, z: dict[str, float], regular: bool, fired: list[str]) -> None:
-        """Two-sided CUSUM (k = `cusum_k`) of the move and volume z: a persistent shift."""
-        for key in (MOVE, VOLUME) if self.config.cusum_h > 0 else ():
-            value = z.get(key)
-            if value is None or (key == VOLUME and not regular):
-                continue
-            value, sums, k = _clip(value, self.config.clip), self.cusum[key], self.config.cusum_k
-            up, down = sums[0] + value - k, sums[1] - value - k
-            sums[0] = up if up > 0.0 else 0.0
-            sums[1] = down if down > 0.0 else 0.0
-            if sums[0] > self.config.cusum_h or sums[1] > self.config.cusum_h or key in fired:
-                if key not in fired:
-                    fired.append(key)
-                sums[0] = sums[1] = 0.0
+    def _sustained(self, key: str, value: float, fired: list[str]) -> None:
+        """Two-sided CUSUM (k = `cusum_k`) of the move or volume z: a persistent shift."""
+        c = self.config
+        value, sums, k = _clip(value, c.clip), self.cusum[key], c.cusum_k
+        up, down = sums[0] + value - k, sums[1] - value - k
+        sums[0] = up if up > 0.0 else 0.0
+        sums[1] = down if down > 0.0 else 0.0
+        if sums[0] > c.cusum_h or sums[1] > c.cusum_h or key in fired:
+            if key not in fired:
+                fired.append(key)
+            sums[0] = sums[1] = 0.0
 
     def _index(self, bar: Bar) -> int:
-        return int(bar.window_start.timestamp() // self.config.window.total_seconds())
+        return int(bar.window_start.timestamp() // self.step)
 
-    def _remember_daily(self, residual: dict[str, float], bar: Bar) -> None:
-        c, index = self.config, self._index(bar)
-        self.daily[index] = {key: abs(value) for key, value in residual.items()}
-        step = int(c.window.total_seconds())
-        horizon = index - (c.recur_lookback * 86400 + c.recur_minutes * 60) // step - 1
-        while next(iter(self.daily)) < horizon:  # dicts keep insertion (window) order
-            del self.daily[next(iter(self.daily))]
+    def _remember_daily(self, residuals: _Residuals, bar: Bar) -> None:
+        daily, index = self.daily, self._index(bar)
+        move, volume, spread = residuals
+        daily[index] = (
+            0.0 if move is None else abs(move),
+            0.0 if volume is None else abs(volume),
+            0.0 if spread is None else abs(spread),
+        )
+        if len(daily) > 2 * self.daily_horizon:
+            # pruned in bulk: `_novel` never looks below the horizon, so what is kept past it
+            # changes nothing (dropping one a window scans a dict's deleted slots each time)
+            horizon = index - self.daily_horizon
+            self.daily = {i: values for i, values in daily.items() if i >= horizon}
 
-    def _novel(self, feature: _Feature, key: str, residual: dict[str, float], bar: Bar) -> bool:
+    def _novel(self, feature: _Feature, which: int, residuals: _Residuals, bar: Bar) -> bool:
         """Rare for this series, and (24h series) not a daily schedule: a nightly job, a
         funding or settlement time (stocks have session slots instead)."""
         c = self.config
-        if not feature.rare(residual[key], c):
+        residual = residuals[which]
+        assert residual is not None  # only scored features are judged
+        if not feature.rare(residual, c):
             return False
         if self.calendar is not None or c.recur_days <= 0:
             return True
-        step = int(c.window.total_seconds())
-        day, tol, index = 86400 // step, c.recur_minutes * 60 // step, self._index(bar)
-        size = abs(residual[key]) / c.recur_factor
+        day, tol, index = self.day, self.tol, self._index(bar)
+        size = abs(residual) / c.recur_factor
+        nothing = (0.0, 0.0, 0.0)
         days = 0
         for back in range(1, c.recur_lookback + 1):
-            near = (self.daily.get(index - back * day + k, {}) for k in range(-tol, tol + 1))
-            days += any(values.get(key, 0.0) >= size for values in near)
+            near = (self.daily.get(index - back * day + k, nothing) for k in range(-tol, tol + 1))
+            days += any(values[which] >= size for values in near)
         return days < c.recur_days
 
     def _fault(self, bar: Bar, regular: bool, move_pct: float | None) -> str | None:
@@ -399,50 +446,52 @@ class SymbolScorer:
             return "frozen_price"
         return None
 
-    def _learn(self, verdict: Verdict, position: tuple[int, bool]) -> None:
+    def _learn(
+        self,
+        bar: Bar,
+        move_pct: float | None,
+        place: _Place,
+        log_volume: float | None,
+        log_range: float,
+    ) -> None:
         """Fold a good window into the baselines (alerting windows only winsorised)."""
         c = self.config
-        slot, _ = position
-        bar = verdict.bar
+        slot, _, move_factor, volume_shape, range_shape = place
         self.count += 1
-        a_mem = _rate(2 / (c.memory_windows + 1), self.count)
-        if verdict.move_pct is not None:
-            m = verdict.move_pct
-            scale = self.move.scale(c.move_floor_pct)
-            factor = self.move.shape.get(slot, _prior_move_factor(self.calendar, slot))
-            if scale is not None:
+        a_mem, a_lvl = _rate(self.a_mem, self.count), _rate(self.a_lvl, self.count)
+        if move_pct is not None:
+            move, m = self.move, move_pct
+            factor = move.shape.get(slot, move_factor)
+            if move.mad is not None:
+                scale = _at_least(MAD_TO_SIGMA * move.mad, c.move_floor_pct)
                 m = _clip(m, c.clip * scale * factor)
-                if self.calendar is not None or c.hourly_profile:
-                    ratio = min(abs(m) / (scale * MAD_TO_SIGMA), c.clip * factor)
-                    self.move.shape[slot] = factor + self.shape_rate * (ratio - factor)
+                if self.learns_shape:
+                    ratio = _at_most(abs(m) / (scale * MAD_TO_SIGMA), c.clip * factor)
+                    move.shape[slot] = factor + self.shape_rate * (ratio - factor)
                 m = m / factor
-            self.move.mad = _ew(self.move.mad, abs(m), a_mem)
-        if bar.volume is not None and bar.volume >= 0:
-            _learn_level(self.volume, math.log1p(bar.volume), slot, self, _prior_volume_shape)
-        _learn_level(self.range, _log_range(bar), slot, self, _prior_range_shape)
+            move.mad = _ew(move.mad, abs(m), a_mem)
+        if log_volume is not None:
+            self._learn_level(self.volume, log_volume, slot, volume_shape, a_mem, a_lvl)
+        self._learn_level(self.range, log_range, slot, range_shape, a_mem, a_lvl)
+
+    def _learn_level(
+        self, feature: _Feature, y: float, slot: int, prior: float, a_mem: float, a_lvl: float
+    ) -> None:
+        shape = feature.shape.get(slot, prior)
+        if feature.level is None:
+            feature.level = y - shape
+            return
+        residual = y - feature.level - shape
+        if feature.mad is not None:
+            scale = _at_least(MAD_TO_SIGMA * feature.mad, self.config.log_floor)
+            residual = _clip(residual, self.config.clip * scale)
+        feature.mad = _ew(feature.mad, abs(residual), a_mem)
+        feature.level += a_lvl * residual
+        if self.learns_shape:
+            feature.shape[slot] = shape + self.shape_rate * residual
 
 
-_Prior = Callable[[SessionCalendar | None, int], float]
-
-
-def _learn_level(
-    feature: _Feature, y: float, slot: int, scorer: SymbolScorer, prior: _Prior
-) -> None:
-    c = scorer.config
-    a_mem = _rate(2 / (c.memory_windows + 1), scorer.count)
-    a_lvl = _rate(2 / (c.level_windows + 1), scorer.count)
-    shape = feature.shape.get(slot, prior(scorer.calendar, slot))
-    if feature.level is None:
-        feature.level = y - shape
-        return
-    residual = y - feature.level - shape
-    scale = feature.scale(c.log_floor)
-    if scale is not None:
-        residual = _clip(residual, c.clip * scale)
-    feature.mad = _ew(feature.mad, abs(residual), a_mem)
-    feature.level += a_lvl * residual
-    if scorer.calendar is not None or c.hourly_profile:
-        feature.shape[slot] = shape + scorer.shape_rate * residual
+_Residuals = tuple[float | None, float | None, float | None]  # move, volume, range
 
 
 def _ew(previous: float | None, value: float, alpha: float) -> float:
@@ -456,17 +505,29 @@ def _rate(alpha: float, count: int) -> float:
     return inverse if inverse > alpha else alpha
 
 
+# conditionals, not max/min: these run several times per window (each is exactly the
+# builtin: max(value, floor), min(value, cap), NaN included)
 def _clip(value: float, bound: float) -> float:
-    # conditionals, not max/min: this runs several times per window
     return bound if value > bound else -bound if value < -bound else value
+
+
+def _at_least(value: float, floor: float) -> float:
+    return floor if floor > value else value
+
+
+def _at_most(value: float, cap: float) -> float:
+    return cap if cap < value else value
 
 
 _bound = _clip
 
 
-def _log_range(bar: Bar) -> float:
+def _logs(bar: Bar) -> tuple[float | None, float]:
+    """ln(1 + volume) (None without a usable volume) and the log range of a window."""
+    volume = bar.volume
+    log_volume = math.log1p(volume) if volume is not None and volume >= 0 else None
     spread = 100 * (bar.volatility or 0.0) / bar.close if bar.close > 0 else 0.0
-    return math.log(max(spread, 0.0) + RANGE_FLOOR_PCT)
+    return log_volume, math.log(_at_least(spread, 0.0) + RANGE_FLOOR_PCT)
 
 
 @functools.cache

@@ -6,7 +6,10 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tickwatch.engine.alert_score import (
     MOVE,
@@ -16,6 +19,7 @@ from tickwatch.engine.alert_score import (
     Bar,
     SymbolScorer,
     Verdict,
+    _quantile,
 )
 from tickwatch.markets import SessionCalendar, calendar_for
 from tickwatch.model import AssetType
@@ -261,3 +265,20 @@ def test_a_sustained_drift_alerts_though_no_single_window_does() -> None:
     assert firing and all(v.z[MOVE] < CONFIG.z_open for v in verdicts[120:])
     assert verdicts[firing[0]].fired == (MOVE,)
     assert 120 + 6 <= firing[0] < 120 + 40
+
+
+@given(
+    st.lists(
+        st.one_of(st.floats(0, 1e6), st.sampled_from([0.0, 1.0, 2.5])), min_size=1, max_size=400
+    ),
+    st.sampled_from([0.0, 0.5, 0.9, 0.99, 0.995, 1.0]),
+)
+def test_tail_quantile_is_numpys_linear_quantile_bit_for_bit(values: list[float], q: float) -> None:
+    # numpy is the independent oracle: the selection must give its exact float, ties included
+    assert _quantile(values, q) == float(np.quantile(values, q))
+
+
+def test_tail_quantile_of_hand_values_and_nan() -> None:
+    # n = 5, q = 0.9: h = 3.6, between the 4th (4.0) and 5th (10.0) smallest: 10 - 6 * 0.4
+    assert _quantile([10.0, 1.0, 4.0, 2.0, 3.0], 0.9) == pytest.approx(7.6, abs=1e-12)
+    assert math.isnan(_quantile([1.0, math.nan, 2.0], 0.5))  # as numpy: NaN anywhere is NaN
