@@ -1080,5 +1080,41 @@ def bench(ctx: typer.Context) -> None:
     raise typer.Exit(done.returncode)
 
 
+store_app = typer.Typer(help="The SQL store's schema: upgrade.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("upgrade")
+def store_upgrade(
+    store: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL of the store [env STORE_URL]")
+    ] = None,
+    revision: Annotated[str, typer.Option(help="Target revision (default: the newest)")] = "heads",
+) -> None:
+    """Migrate a PostgreSQL store to this version's tables (Alembic; a database made before
+    migrations existed is adopted). The store also upgrades itself when it opens: run this
+    before a deploy to migrate once, as a user allowed to change the schema. SQLite stores
+    create their tables themselves."""
+    settings = _settings(store_url=store)
+    if settings.store_url is None or not settings.store_url.startswith("postgres"):
+        console.print("an SQLite store creates its own tables: nothing to migrate")
+        return
+    from tickwatch.store import migrate
+    from tickwatch.store.sql import connect
+
+    try:
+        engine = connect(settings.store_url)
+        before, after = migrate.upgrade(engine, revision)
+    except TickwatchError as exc:
+        console.print(f"[red]error:[/] {escape(settings.mask(str(exc)))}")
+        raise typer.Exit(2) from None
+    engine.dispose()
+    where = escape(engine.url.render_as_string(hide_password=True))
+    if before == after:
+        console.print(f"{where}: at {after}, nothing to do")
+    else:
+        console.print(f"{where}: migrated from {before or 'no version'} to {after}")
+
+
 if __name__ == "__main__":
     app()

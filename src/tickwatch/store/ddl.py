@@ -3,11 +3,13 @@
     python -m tickwatch.store.ddl            # rewrite storage/init.sql
     python -m tickwatch.store.ddl --check    # exit 1 when the file is stale
 
-The SQL store creates its tables by itself (`metadata.create_all`); init.sql is the same schema
-written out for the compose deployment (mounted into /docker-entrypoint-initdb.d) and for DBAs
-who create the tables ahead of time. It is compiled for PostgreSQL from the SQLAlchemy tables,
-so it cannot drift from them (a test compares it with the committed file and builds a real
-PostgreSQL from it).
+The SQL store creates its tables by itself (SQLite: `metadata.create_all`; PostgreSQL: the
+migrations run by `store/migrate.py`, which a test holds equal to these tables); init.sql is
+the same schema written out for the compose deployment (mounted into
+/docker-entrypoint-initdb.d) and for DBAs who create the tables ahead of time. A database it
+created carries no migration version; the first upgrade adopts it (see `store/migrate.py`).
+It is compiled for PostgreSQL from the SQLAlchemy tables, so it cannot drift from them (a test
+compares it with the committed file and builds a real PostgreSQL from it).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pkgutil
 import sys
 from pathlib import Path
 
+from sqlalchemy import MetaData
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -38,6 +41,12 @@ def _load_all_tables() -> None:
         if module.name.startswith(("tickwatch.spark", "tickwatch.bus.kafka")):
             continue  # optional extras; they declare no tables
         importlib.import_module(module.name)
+
+
+def all_tables() -> MetaData:
+    """The store's metadata holding every table the package declares."""
+    _load_all_tables()
+    return metadata
 
 
 def render() -> str:

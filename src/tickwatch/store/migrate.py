@@ -1,0 +1,137 @@
+"""PostgreSQL schema migrations (Alembic): the revisions in `store/migrations/versions/`.
+
+A PostgreSQL store is brought to the newest revision when it opens (`SqlStore`) and by
+`tickwatch store upgrade`; the store never creates PostgreSQL tables by itself. SQLite (the
+embedded store, one local file) keeps `metadata.create_all`.
+
+Alembic is configured here, in code, from the store's own engine (STORE_URL): no alembic.ini,
+so no password in a file. Every upgrade runs in one transaction under a PostgreSQL advisory
+lock, so the Spark executors and the runtime opening the same database at once upgrade it
+once, and a failed revision leaves the schema as it was (PostgreSQL DDL is transactional).
+
+Databases made before migrations existed (by create_all or storage/init.sql) have no
+`alembic_version`; the revisions that stand for that history create only missing tables and
+indexes, so they upgrade from the start like an empty database.
+
+A new revision: change the tables in the package, then
+
+    python -m tickwatch.store.migrate revision "what changed" postgresql://...   # autogenerate
+
+against a database at the current head, and review the file it writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, MetaData, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from tickwatch.errors import StoreError
+
+SCRIPTS = Path(__file__).resolve().parent / "migrations"
+# pg_advisory_xact_lock key: "tickwatch" as a number, shared by every process of one database
+LOCK_KEY = 0x7469636B77617463
+
+
+def _not_per_connection(record: logging.LogRecord) -> bool:
+    """Alembic logs its dialect on every connection it inspects, i.e. every store open: drop
+    those lines and keep the ones that say a revision ran."""
+    return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
+logging.getLogger("alembic.runtime.migration").addFilter(_not_per_connection)
+
+
+def _config(conn: Connection, metadata: MetaData | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPTS))
+    config.attributes["connection"] = conn
+    config.attributes["metadata"] = metadata
+    return config
+
+
+def head() -> str:
+    """The newest revision."""
+    newest = ScriptDirectory(str(SCRIPTS)).get_current_head()
+    assert newest is not None, f"no revisions under {SCRIPTS}"
+    return newest
+
+
+def current(engine: Engine) -> str | None:
+    """The revision the database is at (None: never migrated)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _postgresql(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        raise StoreError(
+            f"migrations are for PostgreSQL; this store is {engine.dialect.name} "
+            "(SQLite creates its tables itself)"
+        )
+
+
+def upgrade(engine: Engine, revision: str = "heads") -> tuple[str | None, str | None]:
+    """Bring the database to `revision`; returns the revisions before and after."""
+    _postgresql(engine)
+    where = engine.url.render_as_string(hide_password=True)
+    before = None
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+            context = MigrationContext.configure(conn)
+            before = context.get_current_revision()
+            if revision != "heads" or before != head():
+                command.upgrade(_config(conn), revision)
+            return before, context.get_current_revision()
+    except CommandError as exc:  # e.g. a database a newer tickwatch migrated
+        raise StoreError(
+            f"cannot migrate {where} (at revision {before}; this tickwatch knows up to "
+            f"{head()}): {exc}. Run the tickwatch that migrated it, or downgrade the database "
+            "with that version first"
+        ) from exc
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot migrate {where}: {exc}") from exc
+
+
+def downgrade(engine: Engine, revision: str) -> str | None:
+    """Take the database back to `revision` ("-1": one step); returns where it is now."""
+    _postgresql(engine)
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        command.downgrade(_config(conn), revision)
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def differences(engine: Engine, metadata: MetaData) -> list[Any]:
+    """What autogenerate would write to turn the database's schema into `metadata`'s:
+    empty when a database at head and the package's tables agree."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+
+def _revision(message: str, url: str) -> None:
+    from tickwatch.store.ddl import all_tables
+    from tickwatch.store.sql import connect
+
+    engine = connect(url)
+    with engine.begin() as conn:
+        command.revision(_config(conn, all_tables()), message=message, autogenerate=True)
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4 or sys.argv[1] != "revision":
+        sys.exit("usage: python -m tickwatch.store.migrate revision MESSAGE STORE_URL")
+    _revision(sys.argv[2], sys.argv[3])
