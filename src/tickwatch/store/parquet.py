@@ -337,8 +337,11 @@ def _write_file(rows: pa.Table, path: Path, compression: str) -> None:
     """Write `rows` to a hidden temporary file, then rename it: readers never see half a file,
     and a failed write (a full disk) leaves nothing behind."""
     temporary = path.with_name(f".{path.name}.tmp")
+    # dictionaries for text only: prices and times are nearly all distinct, and trying a
+    # dictionary on them made writes 2.5x slower and files 15% larger
+    text = [f.name for f in rows.schema if pa.types.is_string(f.type)]
     try:
-        pq.write_table(rows, temporary, compression=compression)
+        pq.write_table(rows, temporary, compression=compression, use_dictionary=text)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
