@@ -1080,21 +1080,35 @@ def bench(ctx: typer.Context) -> None:
     raise typer.Exit(done.returncode)
 
 
-store_app = typer.Typer(help="The SQL store's schema: upgrade.", no_args_is_help=True)
+store_app = typer.Typer(help="The SQL store's schema: upgrade | downgrade.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+StoreUrl = Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store [env STORE_URL]")]
 
 
 @store_app.command("upgrade")
 def store_upgrade(
-    store: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL of the store [env STORE_URL]")
-    ] = None,
+    store: StoreUrl = None,
     revision: Annotated[str, typer.Option(help="Target revision (default: the newest)")] = "heads",
 ) -> None:
     """Migrate a PostgreSQL store to this version's tables (Alembic; a database made before
     migrations existed is adopted). The store also upgrades itself when it opens: run this
     before a deploy to migrate once, as a user allowed to change the schema. SQLite stores
     create their tables themselves."""
+    _migrate_store(store, "upgrade", revision)
+
+
+@store_app.command("downgrade")
+def store_downgrade(
+    to: Annotated[str, typer.Option("--to", help="Revision to go back to (-1: one step)")],
+    store: StoreUrl = None,
+) -> None:
+    """Take a PostgreSQL store back to an older revision, with the tickwatch that made the
+    newer one (before an older tickwatch runs on it). Tables a revision added are dropped
+    with their rows."""
+    _migrate_store(store, "downgrade", to)
+
+
+def _migrate_store(store: str | None, direction: str, revision: str) -> None:
     settings = _settings(store_url=store)
     if settings.store_url is None or not settings.store_url.startswith("postgres"):
         console.print("an SQLite store creates its own tables: nothing to migrate")
@@ -1104,7 +1118,7 @@ def store_upgrade(
 
     try:
         engine = connect(settings.store_url)
-        before, after = migrate.upgrade(engine, revision)
+        before, after = getattr(migrate, direction)(engine, revision)
     except TickwatchError as exc:
         console.print(f"[red]error:[/] {escape(settings.mask(str(exc)))}")
         raise typer.Exit(2) from None
@@ -1113,7 +1127,7 @@ def store_upgrade(
     if before == after:
         console.print(f"{where}: at {after}, nothing to do")
     else:
-        console.print(f"{where}: migrated from {before or 'no version'} to {after}")
+        console.print(f"{where}: migrated from {before or 'no version'} to {after or 'none'}")
 
 
 if __name__ == "__main__":

@@ -175,13 +175,13 @@ def test_the_newest_revision_downgrades_and_upgrades_again(
 ) -> None:
     engine = sa.create_engine(postgres_db)
     migrate.upgrade(engine)
-    assert migrate.downgrade(engine, "-1") == "0003_provenance"
+    assert migrate.downgrade(engine, "-1") == (NEWEST, "0003_provenance")
     assert "divergences" not in _tables(postgres_db)
     assert {"provenance", "alerts", "clean_market_data"} <= _tables(postgres_db)
     assert migrate.upgrade(engine) == ("0003_provenance", NEWEST)
     assert _schema(postgres_db) == fresh_at_head
     # all the way down leaves only Alembic's version table
-    assert migrate.downgrade(engine, "base") is None
+    assert migrate.downgrade(engine, "base") == (NEWEST, None)
     assert _tables(postgres_db) == {"alembic_version"}
     engine.dispose()
 
@@ -236,6 +236,11 @@ def test_tickwatch_store_upgrade(postgres_db: str) -> None:
     assert said_again.endswith("at 0004_divergences, nothing to do")
     assert ":***@" in said  # the URL is shown with its password masked
     assert "divergences" in _tables(postgres_db)
+
+    back = CliRunner().invoke(app, ["store", "downgrade", "--to", "-1", "--store", postgres_db])
+    assert back.exit_code == 0, back.output
+    assert "migrated from 0004_divergences to 0003_provenance" in " ".join(back.output.split())
+    assert "divergences" not in _tables(postgres_db)
 
     wrong = sa.make_url(postgres_db).set(password="s3cret-pw").render_as_string(False)
     refused = CliRunner().invoke(app, ["store", "upgrade", "--store", wrong])

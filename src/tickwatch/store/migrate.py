@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,26 +74,35 @@ def current(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def _postgresql(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        raise StoreError(
-            f"migrations are for PostgreSQL; this store is {engine.dialect.name} "
-            "(SQLite creates its tables itself)"
-        )
-
-
 def upgrade(engine: Engine, revision: str = "heads") -> tuple[str | None, str | None]:
     """Bring the database to `revision`; returns the revisions before and after."""
-    _postgresql(engine)
+
+    def step(conn: Connection, before: str | None) -> None:
+        if revision != "heads" or before != head():
+            command.upgrade(_config(conn), revision)
+
+    return _migrate(engine, step)
+
+
+def downgrade(engine: Engine, revision: str) -> tuple[str | None, str | None]:
+    """Take the database back to `revision` ("-1": one step); returns before and after."""
+    return _migrate(engine, lambda conn, _: command.downgrade(_config(conn), revision))
+
+
+def _migrate(
+    engine: Engine, step: Callable[[Connection, str | None], None]
+) -> tuple[str | None, str | None]:
+    """Run `step` in one transaction under the advisory lock; errors become StoreErrors."""
     where = engine.url.render_as_string(hide_password=True)
+    if engine.dialect.name != "postgresql":
+        raise StoreError(f"{where}: migrations are for PostgreSQL; SQLite makes its own tables")
     before = None
     try:
         with engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             context = MigrationContext.configure(conn)
             before = context.get_current_revision()
-            if revision != "heads" or before != head():
-                command.upgrade(_config(conn), revision)
+            step(conn, before)
             return before, context.get_current_revision()
     except CommandError as exc:  # e.g. a database a newer tickwatch migrated
         raise StoreError(
@@ -102,15 +112,6 @@ def upgrade(engine: Engine, revision: str = "heads") -> tuple[str | None, str | 
         ) from exc
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot migrate {where}: {exc}") from exc
-
-
-def downgrade(engine: Engine, revision: str) -> str | None:
-    """Take the database back to `revision` ("-1": one step); returns where it is now."""
-    _postgresql(engine)
-    with engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-        command.downgrade(_config(conn), revision)
-        return MigrationContext.configure(conn).get_current_revision()
 
 
 def differences(engine: Engine, metadata: MetaData) -> list[Any]:
