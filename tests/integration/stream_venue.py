@@ -26,7 +26,7 @@ class Pause:
     seconds: float
 
 
-Step = str | Pause
+Step = str | bytes | Pause  # bytes go as a binary frame
 
 
 class LoopbackVenue:

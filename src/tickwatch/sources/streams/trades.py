@@ -26,6 +26,7 @@ trade id as `trade_id`.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter, deque
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 5000  # frames taken from the inbox at a time
 SEEN_KEYS = 200_000  # trade keys remembered per market for deduplication
+KEPT_CHARS = 10_000  # of a frame kept in its dead letter (a frame may be megabytes)
 STATUS_EVERY = 1.0  # seconds between rewrites of the status file (status.py)
 _MICRO = timedelta(microseconds=1)
 
@@ -115,6 +117,15 @@ class Venue(Protocol):
     def backfill(
         self, fetcher: Fetcher, market: str, after: Trade, before: int | None, stop: threading.Event
     ) -> list[Trade]: ...
+
+
+def _possible(trade: Trade) -> bool:
+    return (
+        math.isfinite(trade.price)
+        and trade.price > 0
+        and math.isfinite(trade.size)
+        and (trade.size >= 0)
+    )
 
 
 class _Seen:
@@ -237,10 +248,15 @@ class TradeStream:
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             self.counts["unreadable"] += 1
             reason = f"unreadable {self.name} message: {type(exc).__name__}: {exc}"[:200]
-            return [self._dead_letter(reason, message=frame.text)]
+            return [self._dead_letter(reason, message=frame.text[:KEPT_CHARS])]
         records: list[Record] = []
         for event in events:
-            if isinstance(event, Trade):
+            if isinstance(event, Trade) and not _possible(event):
+                # refused before its id is remembered: a valid copy may still come
+                self.counts["unreadable"] += 1
+                reason = f"impossible {self.name} trade: price {event.price}, size {event.size}"
+                records.append(self._dead_letter(reason, message=frame.text[:KEPT_CHARS]))
+            elif isinstance(event, Trade):
                 records.extend(self._on_trade(event, frame.received, stop))
             elif isinstance(event, Heartbeat):
                 newest = self._newest.get(event.market)
@@ -433,7 +449,7 @@ class TradeStream:
                 self._dead_letter(
                     "stream queue full: message dropped (consumer too slow); "
                     "STREAM_QUEUE_SIZE bounds it",
-                    message=frame.text,
+                    message=frame.text[:KEPT_CHARS],
                     received=datetime.fromtimestamp(frame.received, UTC).isoformat(),
                 )
             )
