@@ -50,6 +50,12 @@ def main() -> None:
         "beside this one, in the same run",
     )
     parser.add_argument(
+        "--src",
+        type=Path,
+        help="run the replay from this source tree (its src/ folder), e.g. a snapshot of a "
+        "commit, instead of the installed package",
+    )
+    parser.add_argument(
         "--only-replay",
         action="store_true",
         help="run only the replay section and rewrite only that section of --out",
@@ -266,28 +272,25 @@ def replay_section(args: argparse.Namespace) -> tuple[list[str], list[str]]:
             write_jsonl(batch, path)
             del batch
             runs = {
-                "replay": partial(contenders.replay, path),
+                "replay": partial(contenders.replay, path, args.src),
                 "limit": partial(contenders.write_limit, path),
             }
             if args.before is not None:
                 runs["before"] = partial(contenders.replay, path, args.before)
-            times: dict[str, list[float]] = {k: [] for k in runs}
-            peaks: dict[str, float] = {k: 0.0 for k in runs}
+            usage: dict[str, list[contenders.Usage]] = {k: [] for k in runs}
             for _ in range(args.repeats):  # interleaved, so a busy spell hits every contender
                 for key, run in runs.items():
-                    elapsed, peak, found = run()
-                    times[key].append(elapsed)
-                    peaks[key] = max(peaks[key], peak)
+                    used, found = run()
+                    usage[key].append(used)
                     checks.append(_check(f"{key}, {name} ({n:,} ticks)", found, expected))
-        t = {k: statistics.median(v) for k, v in times.items()}
+        t = {k: statistics.median(u.wall for u in v) for k, v in usage.items()}
+        cpu = {k: statistics.median(u.cpu for u in v) for k, v in usage.items()}
+        peak = {k: max(u.rss_mb for u in v) for k, v in usage.items()}
         ratio = t["replay"] / t["limit"]
         log.info(
-            "replay, %s: %.0f ticks/s, limit %.0f, ratio %.2f",
-            name,
-            n / t["replay"],
-            n / t["limit"],
-            ratio,
-        )
+            "replay, %s: %.0f ticks/s (%.1f s CPU), limit %.0f (%.1f s CPU), ratio %.2f",
+            name, n / t["replay"], cpu["replay"], n / t["limit"], cpu["limit"], ratio,
+        )  # fmt: skip
         floor = TARGETS["replay"] if name == "dense" else 0
         rows.append(
             Row(
@@ -296,8 +299,9 @@ def replay_section(args: argparse.Namespace) -> tuple[list[str], list[str]]:
                 f"within {TARGETS['replay_limit']}x of the write-inclusive limit"
                 + (f", >= {floor:,} ticks/s" if floor else ""),
                 ratio <= TARGETS["replay_limit"] and n / t["replay"] >= floor,
-                f"{t['replay']:.1f} s for {n:,} ticks, process start included; "
-                f"replay / limit time = {ratio:.2f}x",
+                f"{t['replay']:.1f} s for {n:,} ticks ({cpu['replay']:.1f} s CPU), process "
+                f"start included; replay / limit time = {ratio:.2f}x "
+                f"(CPU {cpu['replay'] / cpu['limit']:.2f}x)",
             )
         )
         if "before" in t:
@@ -307,8 +311,8 @@ def replay_section(args: argparse.Namespace) -> tuple[list[str], list[str]]:
                     f"{n / t['before']:,.0f} ticks/s",
                     "-",
                     None,
-                    f"{t['before']:.1f} s (`--before {args.before}`); "
-                    f"{t['before'] / t['limit']:.2f}x the limit; peak RSS {peaks['before']:.0f} MB",
+                    f"{t['before']:.1f} s ({cpu['before']:.1f} s CPU); "
+                    f"{t['before'] / t['limit']:.2f}x the limit; peak RSS {peak['before']:.0f} MB",
                 )
             )
         rows += [
@@ -317,7 +321,8 @@ def replay_section(args: argparse.Namespace) -> tuple[list[str], list[str]]:
                 f"{n / t['limit']:,.0f} ticks/s",
                 "-",
                 None,
-                f"{t['limit']:.1f} s; `bench/writelimit.py` in its own process",
+                f"{t['limit']:.1f} s ({cpu['limit']:.1f} s CPU); `bench/writelimit.py` in its "
+                "own process",
             ),
             Row(
                 f"in-memory limit, {name}",
@@ -328,10 +333,10 @@ def replay_section(args: argparse.Namespace) -> tuple[list[str], list[str]]:
             ),
             Row(
                 f"peak RSS of the replay, {name}",
-                f"{peaks['replay']:.0f} MB",
+                f"{peak['replay']:.0f} MB",
                 f"<= {TARGETS['replay_rss_mb']} MB" if name == "dense" else "-",
-                peaks["replay"] <= TARGETS["replay_rss_mb"] if name == "dense" else None,
-                f"write-inclusive limit: {peaks['limit']:.0f} MB",
+                peak["replay"] <= TARGETS["replay_rss_mb"] if name == "dense" else None,
+                f"write-inclusive limit: {peak['limit']:.0f} MB",
             ),
         ]
     ok = [c for c in checks if not c.startswith("FAIL")]

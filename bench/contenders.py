@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -78,37 +79,48 @@ def limit(batch: TickBatch) -> tuple[float, set[Key]]:
     return elapsed, {(batch.symbols[s], t, TYPES[f]) for s, t, f in found}
 
 
-def replay(path: Path, src: Path | None = None) -> tuple[float, float, set[Key]]:
+def replay(path: Path, src: Path | None = None) -> tuple[Usage, set[Key]]:
     """`tickwatch replay FILE --json` in a fresh data dir: JSON Lines → SQLite + Parquet.
 
-    Returns the time, the process's peak RSS (MB) and the anomalies stored. `src` runs the
-    package from another source tree (the code before a change, in the same run).
+    Returns the process's usage and the anomalies stored. `src` runs the package from
+    another source tree (the code before a change, in the same run).
     """
     with tempfile.TemporaryDirectory(prefix="tickwatch-bench-") as tmp:
         env = {**os.environ, "DATA_DIR": tmp, "LOG_LEVEL": "WARNING"}
         if src is not None:
             env["PYTHONPATH"] = str(src)
         command = [sys.executable, "-m", "tickwatch.cli", "replay", str(path), "--json"]
-        elapsed, rss = _timed(command, env)
+        usage = _timed(command, env)
         with sqlite3.connect(Path(tmp) / "tickwatch.db") as db:
             rows = db.execute("select symbol, window_start, anomaly_type from market_anomalies")
             found = {(s, micros(datetime.fromisoformat(t)), k) for s, t, k in rows}
-    return elapsed, rss, found
+    return usage, found
 
 
-def write_limit(path: Path) -> tuple[float, float, set[Key]]:
+def write_limit(path: Path) -> tuple[Usage, set[Key]]:
     """`python -m bench.writelimit FILE DIR`: the plain one-pass program, writes included."""
     with tempfile.TemporaryDirectory(prefix="tickwatch-limit-") as tmp:
         command = [sys.executable, "-m", "bench.writelimit", str(path), tmp]
-        elapsed, rss = _timed(command, dict(os.environ))
+        usage = _timed(command, dict(os.environ))
         with sqlite3.connect(Path(tmp) / "limit.db") as db:
             rows = db.execute("select symbol, window_start, anomaly_type from market_anomalies")
             found = {(s, micros(datetime.fromisoformat(t)), k) for s, t, k in rows}
-    return elapsed, rss, found
+    return usage, found
 
 
-def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall time and peak RSS in MB of one child process (`wait4` reports that child only)."""
+@dataclass(frozen=True)
+class Usage:
+    """One child process: wall seconds, CPU seconds (user + system, all its threads) and peak
+    RSS in MB. On a shared machine the CPU time moves less with other processes' load."""
+
+    wall: float
+    cpu: float
+    rss_mb: float
+
+
+def _timed(command: list[str], env: dict[str, str]) -> Usage:
+    """`wait4` reports the usage of that child only (getrusage's children total would mix
+    every earlier child's peak in)."""
     began = time.perf_counter()
     child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
@@ -116,7 +128,7 @@ def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
         raise subprocess.CalledProcessError(child.returncode, command)
-    return elapsed, usage.ru_maxrss / 1024
+    return Usage(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
 def latency(batch: TickBatch, rate: float, seconds: float) -> tuple[list[float], int]:
