@@ -26,34 +26,35 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, MetaData, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from tickwatch.errors import StoreError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
 # pg_advisory_xact_lock key: "tickwatch" as a number, shared by every process of one database
 LOCK_KEY = 0x7469636B77617463
 
 
-def _not_per_connection(record: logging.LogRecord) -> bool:
-    """Alembic logs its dialect on every connection it inspects, i.e. every store open: drop
-    those lines and keep the ones that say a revision ran."""
-    return not str(record.msg).startswith(("Context impl", "Will assume"))
+def _not_routine(record: logging.LogRecord) -> bool:
+    """Alembic logs its plugins when imported and its dialect on every connection, i.e. on
+    every store open: drop those lines, keep the ones that say a revision ran. (Installed
+    before Alembic is imported, which is why the functions below import it themselves.)"""
+    return not str(record.msg).startswith(("setup plugin", "Context impl", "Will assume"))
 
 
-logging.getLogger("alembic.runtime.migration").addFilter(_not_per_connection)
+for _name in ("alembic.runtime.plugins", "alembic.runtime.migration"):
+    logging.getLogger(_name).addFilter(_not_routine)
 
 
 def _config(conn: Connection, metadata: MetaData | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(SCRIPTS))
     config.attributes["connection"] = conn
@@ -63,6 +64,8 @@ def _config(conn: Connection, metadata: MetaData | None = None) -> Config:
 
 def head() -> str:
     """The newest revision."""
+    from alembic.script import ScriptDirectory
+
     newest = ScriptDirectory(str(SCRIPTS)).get_current_head()
     assert newest is not None, f"no revisions under {SCRIPTS}"
     return newest
@@ -70,12 +73,15 @@ def head() -> str:
 
 def current(engine: Engine) -> str | None:
     """The revision the database is at (None: never migrated)."""
+    from alembic.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "heads") -> tuple[str | None, str | None]:
     """Bring the database to `revision`; returns the revisions before and after."""
+    from alembic import command
 
     def step(conn: Connection, before: str | None) -> None:
         if revision != "heads" or before != head():
@@ -86,6 +92,8 @@ def upgrade(engine: Engine, revision: str = "heads") -> tuple[str | None, str | 
 
 def downgrade(engine: Engine, revision: str) -> tuple[str | None, str | None]:
     """Take the database back to `revision` ("-1": one step); returns before and after."""
+    from alembic import command
+
     return _migrate(engine, lambda conn, _: command.downgrade(_config(conn), revision))
 
 
@@ -93,6 +101,9 @@ def _migrate(
     engine: Engine, step: Callable[[Connection, str | None], None]
 ) -> tuple[str | None, str | None]:
     """Run `step` in one transaction under the advisory lock; errors become StoreErrors."""
+    from alembic.migration import MigrationContext
+    from alembic.util import CommandError
+
     where = engine.url.render_as_string(hide_password=True)
     if engine.dialect.name != "postgresql":
         raise StoreError(f"{where}: migrations are for PostgreSQL; SQLite makes its own tables")
@@ -107,8 +118,8 @@ def _migrate(
     except CommandError as exc:  # e.g. a database a newer tickwatch migrated
         raise StoreError(
             f"cannot migrate {where} (at revision {before}; this tickwatch knows up to "
-            f"{head()}): {exc}. Run the tickwatch that migrated it, or downgrade the database "
-            "with that version first"
+            f"{head()}): {exc}. Run the tickwatch that migrated it, or first downgrade with that "
+            f"one: tickwatch store downgrade --to {head()}"
         ) from exc
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot migrate {where}: {exc}") from exc
@@ -117,12 +128,17 @@ def _migrate(
 def differences(engine: Engine, metadata: MetaData) -> list[Any]:
     """What autogenerate would write to turn the database's schema into `metadata`'s:
     empty when a database at head and the package's tables agree."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         return list(compare_metadata(context, metadata))
 
 
 def _revision(message: str, url: str) -> None:
+    from alembic import command
+
     from tickwatch.store.ddl import all_tables
     from tickwatch.store.sql import connect
 
