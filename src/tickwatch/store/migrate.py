@@ -15,9 +15,9 @@ indexes, so they upgrade from the start like an empty database.
 
 A new revision: change the tables in the package, then
 
-    python -m tickwatch.store.migrate revision "what changed" postgresql://...   # autogenerate
+    python -m tickwatch.store.migrate revision "what changed"   # autogenerate
 
-against a database at the current head, and review the file it writes.
+against the database of STORE_URL at the current head, and review the file it writes.
 """
 
 from __future__ import annotations
@@ -136,12 +136,16 @@ def differences(engine: Engine, metadata: MetaData) -> list[Any]:
         return list(compare_metadata(context, metadata))
 
 
-def _revision(message: str, url: str) -> None:
+def _revision(message: str) -> None:
     from alembic import command
 
+    from tickwatch.config import load_settings
     from tickwatch.store.ddl import all_tables
     from tickwatch.store.sql import connect
 
+    url = load_settings().store_url
+    if url is None:
+        sys.exit("set STORE_URL to a PostgreSQL database at the current head")
     engine = connect(url)
     with engine.begin() as conn:
         command.revision(_config(conn, all_tables()), message=message, autogenerate=True)
@@ -149,6 +153,6 @@ def _revision(message: str, url: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] != "revision":
-        sys.exit("usage: python -m tickwatch.store.migrate revision MESSAGE STORE_URL")
-    _revision(sys.argv[2], sys.argv[3])
+    if len(sys.argv) != 3 or sys.argv[1] != "revision":
+        sys.exit("usage: STORE_URL=... python -m tickwatch.store.migrate revision MESSAGE")
+    _revision(sys.argv[2])
