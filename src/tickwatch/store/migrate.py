@@ -23,6 +23,7 @@ against the database of STORE_URL at the current head, and review the file it wr
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -146,9 +147,14 @@ def _revision(message: str) -> None:
     url = load_settings().store_url
     if url is None:
         sys.exit("set STORE_URL to a PostgreSQL database at the current head")
+    # ids read in order like the files: 0005_what_changed (alembic_version holds 32 characters)
+    number = len(list((SCRIPTS / "versions").glob("*.py"))) + 1
+    rev_id = f"{number:04d}_{re.sub(r'[^a-z0-9]+', '_', message.lower()).strip('_')[:24]}"
     engine = connect(url)
     with engine.begin() as conn:
-        command.revision(_config(conn, all_tables()), message=message, autogenerate=True)
+        config = _config(conn, all_tables())
+        config.set_main_option("file_template", "%%(rev)s")
+        command.revision(config, message=message, autogenerate=True, rev_id=rev_id)
     engine.dispose()
 
 
