@@ -199,16 +199,21 @@ def oracle_windows() -> list[tuple[Any, ...]]:
     return windows
 
 
-def stored_windows(data_dir: Path) -> list[tuple[Any, ...]]:
+def query(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of `sql` from the SQLite store a run left in `data_dir`."""
     engine = sa.create_engine(f"sqlite:///{data_dir / 'tickwatch.db'}")
     with engine.connect() as connection:
-        rows = connection.execute(
-            sa.text(
-                "SELECT window_start, open, high, low, close, volume, tick_count "
-                "FROM clean_market_data WHERE symbol = 'bitcoin' ORDER BY window_start"
-            )
-        ).all()
+        rows = [tuple(row) for row in connection.execute(sa.text(sql)).all()]
     engine.dispose()
+    return rows
+
+
+def stored_windows(data_dir: Path) -> list[tuple[Any, ...]]:
+    rows = query(
+        data_dir,
+        "SELECT window_start, open, high, low, close, volume, tick_count "
+        "FROM clean_market_data WHERE symbol = 'bitcoin' ORDER BY window_start",
+    )
     return [
         (datetime.fromisoformat(str(r[0])).replace(tzinfo=UTC), *r[1:5], round(r[5], 6), r[6])
         for r in rows
@@ -301,13 +306,8 @@ def synthetic_match(trade_id: int, moment: datetime, price: float, size: float) 
 
 
 def stored_anomalies(data_dir: Path) -> list[tuple[str, str]]:
-    engine = sa.create_engine(f"sqlite:///{data_dir / 'tickwatch.db'}")
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.text("SELECT window_start, anomaly_type FROM market_anomalies ORDER BY 1, 2")
-        ).all()
-    engine.dispose()
-    return [(str(r[0]), str(r[1])) for r in rows]
+    sql = "SELECT window_start, anomaly_type FROM market_anomalies ORDER BY 1, 2"
+    return [(str(start), str(kind)) for start, kind in query(data_dir, sql)]
 
 
 @pytest.mark.timeout(120)
@@ -357,13 +357,8 @@ def test_an_unfillable_gap_is_a_dead_letter_in_the_store(tmp_path, httpserver):
             wait_until(lambda: runtime.counters.rejected == 2, what="two dead letters")
         finally:
             runtime.shutdown()
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'tickwatch.db'}")
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.text("SELECT kind, reason, source, symbol FROM dead_letters ORDER BY reason")
-        ).all()
-    engine.dispose()
-    gap, garbage = (tuple(r) for r in rows)
+    rows = query(tmp_path, "SELECT kind, reason, source, symbol FROM dead_letters ORDER BY reason")
+    gap, garbage = rows
     missing = f"gap not backfilled: 999 trades of BTC-USD missing (ids {FIRST}..{FIRST + 1000})"
     assert gap == ("invalid", missing, "coinbase", "bitcoin")
     assert garbage[0] == "invalid" and garbage[2:] == ("coinbase", None)

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import json
 
-import sqlalchemy as sa
-
 from tests.integration.stream_venue import LoopbackVenue, wait_until
-from tests.integration.test_stream_coinbase import ACK, FIRST, match, serve_trades, settings
+from tests.integration.test_stream_coinbase import (
+    ACK,
+    FIRST,
+    match,
+    query,
+    serve_trades,
+    settings,
+)
 from tickwatch.runtime import Runtime
 from tickwatch.sources.streams import stream_source
 from tickwatch.sources.streams.trades import KEPT_CHARS
@@ -44,10 +49,7 @@ def test_hostile_frames_are_dead_letters_and_the_stream_goes_on(tmp_path, httpse
             wait_until(lambda: runtime.counters.rejected == len(HOSTILE), what="dead letters")
         finally:
             runtime.shutdown()
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'tickwatch.db'}")
-    with engine.connect() as connection:
-        rows = connection.execute(sa.text("SELECT reason, payload FROM dead_letters")).all()
-    engine.dispose()
+    rows = query(tmp_path, "SELECT reason, payload FROM dead_letters")
     assert len(rows) == len(HOSTILE)
     reasons = " | ".join(r[0] for r in rows)
     for expected in ("unreadable coinbase message", "impossible coinbase trade", "future"):
