@@ -22,6 +22,7 @@ against the database of STORE_URL at the current head, and review the file it wr
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -63,6 +64,7 @@ def _config(conn: Connection, metadata: MetaData | None = None) -> Config:
     return config
 
 
+@functools.cache  # the scripts do not change while a process runs; parsing them takes ~15 ms
 def head() -> str:
     """The newest revision."""
     from alembic.script import ScriptDirectory
