@@ -435,6 +435,12 @@ def _source_health(source: Source, mask: Callable[[str], str] = str) -> str:
     left = h.figures.get("remaining_calls_today")
     if left is not None:
         text += f" ({left} calls left today)"
+    # a trade stream's troubles, when it has any (sources.streams)
+    troubles = [
+        f"{h.figures[k]} {k}" for k in ("reconnects", "unfilled", "drops") if h.figures.get(k)
+    ]
+    if troubles:
+        text += f" ({', '.join(troubles)})"
     if h.state in ("degraded", "paused", "down") and h.message:
         text += f": {mask(h.message)[:100]}"
     return text
