@@ -364,3 +364,28 @@ def test_an_unfillable_gap_is_a_dead_letter_in_the_store(tmp_path, httpserver):
     assert garbage[0] == "invalid" and garbage[2:] == ("coinbase", None)
     assert garbage[1].startswith("unreadable coinbase message: JSONDecodeError")
     assert runtime.counters.accepted == 2
+
+
+@pytest.mark.timeout(120)
+def test_tickwatch_run_on_the_loopback_venue_stores_the_oracle_windows(tmp_path, httpserver):
+    """The command a user runs: CRYPTO_SOURCE=coinbase, no stocks, the venue on loopback."""
+    from typer.testing import CliRunner
+
+    from tickwatch.cli import app
+
+    serve_trades(httpserver)
+    with LoopbackVenue([[ACK, *(match(i) for i in sorted(ROWS))]]) as venue:
+        env = {
+            "CRYPTO_SOURCE": "coinbase",
+            "CRYPTO_IDS": "bitcoin",
+            "STOCK_SYMBOLS": "",
+            "COINBASE_WS_URL": venue.url,
+            "COINBASE_REST_URL": httpserver.url_for(""),
+            "DATA_DIR": str(tmp_path),
+            "ALLOWED_LATENESS_MINUTES": "0",
+        }
+        args = ["run", "--source", "live", "--duration", "6", "--no-web"]
+        result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "coinbase" in result.output
+    assert stored_windows(tmp_path) == oracle_windows()
