@@ -6,9 +6,10 @@ its price, its size as `volume` (the units traded by that trade, so a window's v
 real interval volume), the venue as `source`, the venue's market name as `market` and its
 trade id as `trade_id`.
 
-- **Duplicates**: a trade whose key (the trade id, or for venues without ids the exact time,
-  price and size) was already emitted is skipped and counted: the venue repeats itself after a
-  resubscribe, and live and backfilled trades overlap.
+- **Duplicates**: a trade whose key was already emitted is skipped and counted: the venue
+  repeats itself after a resubscribe, and live and backfilled trades overlap. The key is the
+  trade id; for venues without ids it is the time (to the microsecond, 1 µs either way),
+  price and size, counted with multiplicity, since two real fills can share all three.
 - **Gaps**: where the venue numbers trades contiguously per market (Coinbase, Binance), a trade
   or heartbeat whose id jumps past the next one opens a gap; after a reconnect every market
   may have one. The gap is backfilled from the venue's REST trades endpoint; what the REST
