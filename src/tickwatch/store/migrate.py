@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, MetaData, text
+from sqlalchemy import Connection, Engine, MetaData, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from tickwatch.errors import StoreError
@@ -113,7 +113,7 @@ def _migrate(
     before = None
     try:
         with engine.begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+            conn.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
             context = MigrationContext.configure(conn)
             before = context.get_current_revision()
             step(conn, before)
