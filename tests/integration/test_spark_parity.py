@@ -17,8 +17,9 @@ from pyspark.sql import SparkSession
 
 from tests.integration.spark_stream import assert_same_rows, embedded, produce, tick_stream
 from tickwatch.model import CLEAN_MARKET_DATA, MARKET_ANOMALIES
+from tickwatch.sources.simulate import SOURCE_NAME as SIMULATOR
 from tickwatch.spark.job import JobConfig, build_session, start
-from tickwatch.store import ParquetLake, SqlStore
+from tickwatch.store import ParquetLake, SqlStore, provenance
 from tickwatch.store.parquet import RAW_TICKS
 
 pytestmark = [pytest.mark.spark, pytest.mark.kafka, pytest.mark.postgres]
@@ -76,7 +77,12 @@ def test_spark_job_writes_the_embedded_engines_rows(
     lake = ParquetLake(tmp_path / "lake")
     assert lake.read(CLEAN_MARKET_DATA).num_rows == counts[CLEAN_MARKET_DATA]
     # every valid tick once: all messages but the two invalid ones and the two duplicates
-    assert lake.read(RAW_TICKS).num_rows == len(messages) - 4
+    ticks = lake.read(RAW_TICKS)
+    assert ticks.num_rows == len(messages) - 4
+    # provenance: the simulator's name travels with each tick to the lake, and the store
+    # says simulated (what /api/meta and /health read)
+    assert set(ticks["source"].to_pylist()) == {SIMULATOR}
+    assert provenance.sources(SqlStore(postgres_db).engine) == {SIMULATOR: provenance.SIMULATED}
     anomalies = _topic_keys(kafka_bootstrap, "parity." + MARKET_ANOMALIES, counts[MARKET_ANOMALIES])
     assert len(anomalies) == counts[MARKET_ANOMALIES]
     clean = _topic_keys(kafka_bootstrap, "parity." + CLEAN_MARKET_DATA, counts[CLEAN_MARKET_DATA])

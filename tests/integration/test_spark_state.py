@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import random
 import struct
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -65,29 +64,39 @@ def _i8(*values: int) -> bytes:
     return struct.pack(f"<{len(values)}q", *values)
 
 
-# Written by hand as a version-1 checkpoint holds it: windows up to 12:00 closed at watermark
-# 12:00 (largest event 12:10), the open windows 12:00 (two ticks) and 12:10 (one tick), six
-# past price returns of 0 and 1 %, no usable volume or volatility history, and one remembered
-# key of the closed window 11:55.
+def _i4(*values: int) -> bytes:
+    return struct.pack(f"<{len(values)}i", *values)
+
+
+NONE = -(2**63)  # the documented "none yet"
+BUCKETS = 16
+# Written by hand as a version-1 checkpoint holds it, for a bucket of two symbols. bitcoin:
+# windows up to 12:00 closed at watermark 12:00 (largest event 12:10), the open windows 12:00
+# (two ticks) and 12:10 (one tick), six past price returns of 0 and 1 %, no usable volume or
+# volatility history, one remembered key of the closed window 11:55. AAPL: a stock seen once.
 VERSION_1 = {
     "version": 1,
-    "settings": "window_us=300000000 lateness_us=600000000 lookback=20",
-    "asset_type": "crypto",
-    "max_event_us": _us("12:10"),
-    "close_watermark_us": _us("12:00"),
-    "history_price_return_pct": _f8(*[NAN] * 14, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0),
-    "history_volume": _f8(*[NAN] * 20),
-    "history_volatility": _f8(*[NAN] * 20),
-    "open_source": '["sim", "sim", "sim"]',
-    "open_event_us": _i8(_us("12:00"), _us("12:01"), _us("12:10")),
-    "open_ingest_us": _i8(_us("12:00"), _us("12:01"), _us("12:10")),
-    "open_price": _f8(100.0, 103.0, 104.0),
-    "open_volume": _f8(2.0, 3.0, 1.0),
-    "open_open": _f8(NAN, NAN, NAN),
-    "open_high": _f8(NAN, NAN, NAN),
-    "open_low": _f8(NAN, NAN, NAN),
-    "open_close": _f8(NAN, NAN, NAN),
-    "seen_source": '["sim"]',
+    "settings": "window_us=300000000 lateness_us=600000000 lookback=20 buckets=16",
+    "symbols": '["bitcoin", "AAPL"]',
+    "asset_types": '["crypto", "stock"]',
+    "max_event_us": _i8(_us("12:10"), _us("09:30")),
+    "close_watermark_us": _i8(_us("12:00"), NONE),
+    "history_price_return_pct": _f8(*[NAN] * 14, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, *[NAN] * 20),
+    "history_volume": _f8(*[NAN] * 40),
+    "history_volatility": _f8(*[NAN] * 40),
+    "sources": '["sim"]',
+    "open_symbol": _i4(0, 0, 1, 0),
+    "open_source": _i4(0, 0, 0, 0),
+    "open_event_us": _i8(_us("12:00"), _us("12:01"), _us("09:30"), _us("12:10")),
+    "open_ingest_us": _i8(_us("12:00"), _us("12:01"), _us("09:30"), _us("12:10")),
+    "open_price": _f8(100.0, 103.0, 170.0, 104.0),
+    "open_volume": _f8(2.0, 3.0, 9.0, 1.0),
+    "open_open": _f8(NAN, NAN, NAN, NAN),
+    "open_high": _f8(NAN, NAN, NAN, NAN),
+    "open_low": _f8(NAN, NAN, NAN, NAN),
+    "open_close": _f8(NAN, NAN, NAN, NAN),
+    "seen_symbol": _i4(0),
+    "seen_source": _i4(0),
     "seen_event_us": _i8(_us("11:58")),
 }
 
@@ -98,7 +107,7 @@ def _row(values: dict[str, object]) -> tuple[object, ...]:
 
 def test_a_version_1_state_restores_and_closes_its_window() -> None:
     assert set(VERSION_1) == set(STATE.fieldNames())
-    engine = restore(_row(VERSION_1), "bitcoin", "crypto", CONFIG, _clock)
+    engine = restore(_row(VERSION_1), CONFIG, BUCKETS, _clock)
     ticks = [
         _tick("11:58", 1.5, 1.0),  # the remembered key: a duplicate
         _tick("11:58", 1.5, 1.0, source="other"),  # window 11:55 closed: late
@@ -126,53 +135,62 @@ def test_a_version_1_state_restores_and_closes_its_window() -> None:
     assert anomaly.anomaly_type is AnomalyType.PRICE_SPIKE
     assert anomaly.severity is Severity.MEDIUM
     # and the state goes on: the new return joins the history, two windows stay open
-    after = dict(zip(STATE.fieldNames(), snapshot(engine, "bitcoin"), strict=True))
+    after = dict(zip(STATE.fieldNames(), snapshot(engine, BUCKETS), strict=True))
     assert after["version"] == STATE_VERSION
-    history = struct.unpack("<20d", after["history_price_return_pct"])
-    assert history[-7:] == pytest.approx([0, 1, 0, 1, 0, 1, 3])
-    assert after["open_event_us"] == _i8(_us("12:10"), _us("12:16"))
-    assert after["max_event_us"] == _us("12:16")
+    history = struct.unpack("<40d", after["history_price_return_pct"])
+    assert history[13:20] == pytest.approx([0, 1, 0, 1, 0, 1, 3])
+    assert all(math.isnan(h) for h in history[20:])  # AAPL's untouched
+    assert after["open_symbol"] == _i4(1, 0, 0)  # AAPL's tick stays open
+    assert after["open_event_us"] == _i8(_us("09:30"), _us("12:10"), _us("12:16"))
+    assert after["max_event_us"] == _i8(_us("12:16"), _us("09:30"))
 
 
-def _ticks_by_symbol() -> dict[str, list[Tick]]:
-    found: dict[str, list[Tick]] = defaultdict(list)
+def _ticks() -> list[Tick]:
+    found = []
     for message in tick_stream():
         try:
-            tick = parse_tick(decode(message.value), NOW, timedelta(minutes=5))
+            found.append(parse_tick(decode(message.value), NOW, timedelta(minutes=5)))
         except InvalidTick:
             continue
-        found[tick.symbol].append(tick)
     return found
 
 
 def _rows(out: EngineOutput) -> tuple[object, ...]:
-    return (out.windows, out.anomalies, out.late, out.duplicates)
+    """The rows in key order (one batch lists them by symbol, several by batch)."""
+    return (
+        sorted(out.windows, key=lambda w: (w.symbol, w.window_start)),
+        sorted(out.anomalies, key=lambda a: (a.symbol, a.window_start, a.anomaly_type.value)),
+        out.late,
+        out.duplicates,
+    )
 
 
 def test_snapshot_and_restore_between_batches_lose_nothing() -> None:
+    """All the stream's symbols in one bucket, cut at random points (1 to 120 ticks)."""
+    ticks = _ticks()  # three symbols interleaved, in the order they were sent
+    expected = ColumnarEngine(CONFIG, _clock).process_batch(TickBatch.from_ticks(ticks))
+    want = expected.to_engine_output()
     chooser = random.Random(5)
-    for symbol, ticks in _ticks_by_symbol().items():
-        whole = ColumnarEngine(CONFIG, _clock).process_batch(TickBatch.from_ticks(ticks))
-        expected = whole.to_engine_output()
-        cut = EngineOutput()
-        state = None
-        at = 0
-        while at < len(ticks):
-            size = chooser.choice([1, 2, 7, 40])
-            engine = restore(state, symbol, ticks[0].asset_type.value, CONFIG, _clock)
-            part = ticks[at : at + size]
-            cut.extend(engine.process_batch(TickBatch.from_ticks(part)).to_engine_output())
-            state = snapshot(engine, symbol)
-            at += size
-        assert len(expected.windows) >= 30, symbol
-        assert _rows(cut) == _rows(expected), symbol
-    assert expected.duplicates + len(expected.late) >= 1  # bitcoin: the stream's awkward cases
+    cut = EngineOutput()
+    state = None
+    at = 0
+    while at < len(ticks):
+        size = chooser.choice([1, 2, 7, 40, 120])
+        engine = restore(state, CONFIG, BUCKETS, _clock)
+        part = ticks[at : at + size]
+        cut.extend(engine.process_batch(TickBatch.from_ticks(part)).to_engine_output())
+        state = snapshot(engine, BUCKETS)
+        at += size
+    assert len(want.windows) >= 90 and want.duplicates + len(want.late) >= 3
+    assert _rows(cut) == _rows(want)
 
 
 def test_a_newer_state_or_other_settings_are_refused() -> None:
     newer = _row({**VERSION_1, "version": STATE_VERSION + 1})
     with pytest.raises(ConfigError, match="newer tickwatch"):
-        restore(newer, "bitcoin", "crypto", CONFIG, _clock)
+        restore(newer, CONFIG, BUCKETS, _clock)
     wider = EngineConfig(window=timedelta(minutes=15))
     with pytest.raises(ConfigError, match="new checkpoint folder"):
-        restore(_row(VERSION_1), "bitcoin", "crypto", wider, _clock)
+        restore(_row(VERSION_1), wider, BUCKETS, _clock)
+    with pytest.raises(ConfigError, match="bucket"):
+        restore(_row(VERSION_1), CONFIG, 32, _clock)

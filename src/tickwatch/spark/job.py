@@ -3,8 +3,8 @@
     Kafka raw_stock_ticks, raw_crypto_ticks
       → validate (parse.py, mapInArrow): tickwatch's own validator, a chunk at a time as
         columns; invalid → dead letters
-      → groupBy(symbol).applyInPandasWithState (state.py): the columnar engine on each
-        symbol's whole micro-batch, per-symbol watermark, late ticks → dead letters,
+      → groupBy(bucket of symbols).applyInPandasWithState (state.py): the columnar engine on
+        each bucket's whole micro-batch, per-symbol watermark, late ticks → dead letters,
         duplicates counted once; the state is a versioned schema of arrays, no pickles
       → foreachBatch (sinks.py): PostgreSQL upserts from the executors (foreachPartition),
         Spark's Parquet writer for the lake, Spark's Kafka sink for clean_market_data and
@@ -13,7 +13,8 @@
 One query, one checkpoint folder: the Kafka offsets of each micro-batch, the per-symbol engine
 state and the commit log live there, so a restart (after a crash or a stop) resumes at the first
 uncommitted batch, re-runs it with the same input, and the idempotent sinks absorb the re-run.
-The checkpoint also fixes the number of state partitions (`shuffle_partitions`).
+The checkpoint also fixes the number of state partitions (`shuffle_partitions`) and of symbol
+buckets (`buckets`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from tickwatch.bus.kafka import TOPICS, ensure_topics
 from tickwatch.clock import utc_now
 from tickwatch.config import Settings
 from tickwatch.engine import EngineConfig
+from tickwatch.errors import ConfigError
 from tickwatch.model import RAW_CRYPTO_TICKS, RAW_STOCK_TICKS
 from tickwatch.spark.jars import resolve_jars
 from tickwatch.spark.parse import validate_batches
@@ -64,6 +66,7 @@ class JobConfig:
     trigger_seconds: float = 10.0
     max_offsets_per_trigger: int | None = None
     shuffle_partitions: int = 4
+    buckets: int = 16  # groups of symbols sharing one state row (fixed by the checkpoint)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> JobConfig:
@@ -126,12 +129,17 @@ def build_stream(
         "value", "topic", "partition", "offset", F.unix_micros("timestamp").alias("received_us")
     )
     validated = raw.mapInArrow(validate_batches(config.max_clock_skew), VALIDATED)
-    return validated.groupBy("symbol").applyInPandasWithState(
-        make_advance(config.engine, clock),
-        outputStructType=OUTPUT,
-        stateStructType=STATE,
-        outputMode="append",
-        timeoutConf=GroupStateTimeout.NoTimeout,
+    bucket = F.pmod(F.hash("symbol"), F.lit(config.buckets))
+    return (
+        validated.withColumn("bucket", bucket)
+        .groupBy("bucket")
+        .applyInPandasWithState(
+            make_advance(config.engine, config.buckets, clock),
+            outputStructType=OUTPUT,
+            stateStructType=STATE,
+            outputMode="append",
+            timeoutConf=GroupStateTimeout.NoTimeout,
+        )
     )
 
 
@@ -143,6 +151,11 @@ def start(
     clock: Callable[[], datetime] = utc_now,
 ) -> StreamingQuery:
     """Start the query. `available_now` processes what the topics hold, then stops."""
+    if config.engine.detector != "zscore":  # refused here, not later on every executor
+        raise ConfigError(
+            f"DETECTOR={config.engine.detector}: the Spark job runs the columnar engine, which "
+            "implements zscore; use DETECTOR=zscore, or the embedded engine for other detectors"
+        )
     if config.publish:
         _ensure_output_topics(config)
     store = SqlStore(config.store_url)  # creates the tables once, before the executors write

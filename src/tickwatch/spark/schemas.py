@@ -70,27 +70,33 @@ VALIDATED = StructType(
     ]
 )
 
-# One symbol's scoring state, versioned (see state.py): plain columns, no pickled objects, so a
-# checkpoint outlives the classes that wrote it. Number arrays are raw little-endian bytes
-# (`<f8` doubles, NaN where null; `<i8` microseconds), name lists JSON text: PySpark 4.2's
-# Python worker cannot read an array type in a state schema (KeyError 'elementType').
+# The scoring state of one bucket of symbols, versioned (see state.py): plain columns, no
+# pickled objects, so a checkpoint outlives the classes that wrote it. Number arrays are raw
+# little-endian bytes (`<f8` doubles, NaN where null; `<i8` microseconds or `<i4` positions in
+# a name list), name lists JSON text: PySpark 4.2's Python worker cannot read an array type in
+# a state schema (KeyError 'elementType').
 STATE_VERSION = 1
 _BYTES = BinaryType()
 STATE = StructType(
     [
         StructField("version", _INT, False),
         StructField("settings", _TEXT, False),  # the engine settings the state was built with
-        StructField("asset_type", _TEXT, False),
-        *_fields(_LONG, "max_event_us", "close_watermark_us"),  # null: none yet
-        # the last `lookback` completed windows' features, oldest first (<f8)
+        # per symbol (the bucket's N symbols, in this order)
+        StructField("symbols", _TEXT, False),  # JSON list of N symbol names
+        StructField("asset_types", _TEXT, False),  # JSON list of N asset types
+        # <i8 x N, the int64 minimum where there is none yet
+        *_fields(_BYTES, "max_event_us", "close_watermark_us"),
+        # the last `lookback` completed windows' features of each symbol, oldest first
+        # (<f8 x N x lookback, symbol by symbol)
         *_fields(_BYTES, *(f"history_{f.value}" for f in Feature)),
+        StructField("sources", _TEXT, False),  # JSON list of the source names referred to below
         # the ticks of the windows still open, in arrival order
-        StructField("open_source", _TEXT, False),  # JSON list of source names
+        *_fields(_BYTES, "open_symbol", "open_source"),  # <i4 positions in symbols / sources
         *_fields(_BYTES, "open_event_us", "open_ingest_us"),  # <i8
         *_fields(_BYTES, *(f"open_{n}" for n in TICK_NUMBERS)),  # <f8
-        # (source, event time) of ticks in recently closed windows: later repeats are duplicates
-        StructField("seen_source", _TEXT, False),  # JSON list
-        StructField("seen_event_us", _BYTES, False),  # <i8
+        # (symbol, source, event time) of ticks in recently closed windows: a repeat of one
+        # is a duplicate
+        *_fields(_BYTES, "seen_symbol", "seen_source", "seen_event_us"),  # <i4, <i4, <i8
     ]
 )
 

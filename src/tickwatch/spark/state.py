@@ -1,12 +1,16 @@
-"""Stage 2 of the job: one symbol's ticks through the columnar engine, state kept by Spark.
+"""Stage 2 of the job: the columnar engine on buckets of symbols, state kept by Spark.
 
 Spark's own watermark is global (the minimum over all inputs), while DESIGN.md closes windows
-on a per-symbol watermark. So the job groups by symbol and runs
-`groupBy("symbol").applyInPandasWithState(advance, ...)`: for each symbol with new records in a
-micro-batch, `advance` rebuilds that symbol's `ColumnarEngine` from the group state, feeds it
-the batch's ticks as one column batch in arrival order, emits what it closed and stores the
-state back. The engine is the very code `tickwatch replay` runs, so windows, features,
-baselines, z-scores, severities, late and duplicate handling are defined once.
+on a per-symbol watermark. So the job keeps the project's engine, whose watermark is per
+symbol, as Spark group state: symbols are hashed into a fixed number of buckets
+(`pmod(hash(symbol), buckets)`, job.py), and
+`groupBy("bucket").applyInPandasWithState(advance, ...)` calls `advance` once per bucket
+with new records in a micro-batch. `advance` rebuilds the bucket's `ColumnarEngine` from the
+group state, feeds it the batch's ticks as one column batch in arrival order, emits what it
+closed and stores the state back. The engine is the very code `tickwatch replay` runs, so
+windows, features, baselines, z-scores, severities, late and duplicate handling are defined
+once; a bucket rather than a symbol per call keeps the Python and pandas cost of a call
+(milliseconds) off each symbol.
 
 Arrival order is (topic, partition, offset): producers key records by symbol, so one symbol's
 records sit in one partition in the order they were sent, which is the order the embedded
@@ -14,12 +18,13 @@ engine sees them in. Micro-batch boundaries do not matter: the engine's result o
 equals its result tick by tick.
 
 **State** (schemas.STATE, version `STATE_VERSION`) is plain columns and arrays, no pickled
-class: the engine settings it was built with, the largest event time and the watermark of the
-last window close, the last `lookback` completed windows' three features, the ticks of the
-open windows, and the (source, event time) keys of recently closed windows that make a late
-repeat a duplicate. It lives in Spark's checkpointed state store, so a restart resumes it
-exactly. A state of an older version is upgraded by `_UPGRADES` when read; a newer one, or one
-built with other window, lateness or lookback settings, is refused rather than misread.
+class: the settings it was built with, and per symbol of the bucket the largest event time,
+the watermark of the last window close and the last `lookback` completed windows' three
+features; then the ticks of the open windows, and the (symbol, source, event time) keys of
+recently closed windows that make a repeat a duplicate. It lives in Spark's checkpointed
+state store, so a restart resumes it exactly. A state of an older version is upgraded by
+`_UPGRADES` when read; a newer one, or one built with other window, lateness, lookback or
+bucket settings, is refused rather than misread (a symbol must stay in its bucket).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from pyspark.sql.streaming.state import GroupState
 
 from tickwatch.engine import EngineConfig
 from tickwatch.engine.batch import ASSET_TYPES, TickBatch
-from tickwatch.engine.columnar import _OPEN_COLUMNS, NONE, ColumnarEngine, ColumnarOutput
+from tickwatch.engine.columnar import _OPEN_COLUMNS, ColumnarEngine, ColumnarOutput
 from tickwatch.engine.windows import micros
 from tickwatch.errors import ConfigError
 from tickwatch.model import Anomaly, AssetType, Feature, Window
@@ -59,100 +64,102 @@ _TICK_COLUMNS = ("symbol", "asset_type", "source", "event_us", "ingest_us", *TIC
 _UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
-def settings_text(config: EngineConfig) -> str:
-    """The engine settings a state depends on (the scoring thresholds may change freely)."""
+def settings_text(config: EngineConfig, buckets: int) -> str:
+    """What a state depends on: the window settings and the symbols' buckets (the scoring
+    thresholds may change freely)."""
     return (
         f"window_us={config.window.total_seconds() * 1e6:.0f} "
         f"lateness_us={config.allowed_lateness.total_seconds() * 1e6:.0f} "
-        f"lookback={config.lookback}"
+        f"lookback={config.lookback} buckets={buckets}"
     )
 
 
-def _f8(values: Any) -> bytes:
-    return np.asarray(values, "<f8").tobytes()
+def _bytes(values: Any, dtype: str) -> bytes:
+    return np.ascontiguousarray(values, dtype).tobytes()
 
 
-def _i8(values: Any) -> bytes:
-    return np.asarray(values, "<i8").tobytes()
+def _array(data: bytes, dtype: str, into: Any) -> Any:
+    return np.frombuffer(data, dtype).astype(into)
 
 
-def _floats(data: bytes) -> Any:
-    return np.frombuffer(data, "<f8").astype(np.float64)
+def _names(values: Any) -> str:
+    return orjson.dumps(list(values)).decode()
 
 
-def _ints(data: bytes) -> Any:
-    return np.frombuffer(data, "<i8").astype(np.int64)
-
-
-def snapshot(engine: ColumnarEngine, symbol: str) -> tuple[Any, ...]:
-    """The STATE row of `symbol` (the engine's only symbol, index 0)."""
-    sources = np.asarray(engine.sources, dtype=object)
+def snapshot(engine: ColumnarEngine, buckets: int) -> tuple[Any, ...]:
+    """The STATE row of `engine` (the symbols of one bucket)."""
+    n = len(engine.symbols)
     o = engine._open
-    _, seen_src, seen_event = engine._kept_arrays(None)
-    top, close = int(engine._max[0]), int(engine._wm_close[0])
+    seen_sym, seen_src, seen_event = engine._kept_arrays(None)
     row: dict[str, Any] = {
         "version": STATE_VERSION,
-        "settings": settings_text(engine.config),
-        "asset_type": ASSET_TYPES[engine._asset[0]].value,
-        "max_event_us": None if top == NONE else top,
-        "close_watermark_us": None if close == NONE else close,
-        **{f"history_{f.value}": _f8(engine._history[0, k]) for k, f in enumerate(Feature)},
-        "open_source": orjson.dumps(sources[o["src"]].tolist()).decode(),
-        "open_event_us": _i8(o["event"]),
-        "open_ingest_us": _i8(o["ingest"]),
-        **{f"open_{n}": _f8(o[n]) for n in TICK_NUMBERS},
-        "seen_source": orjson.dumps(sources[seen_src].tolist()).decode(),
-        "seen_event_us": _i8(seen_event),
+        "settings": settings_text(engine.config, buckets),
+        "symbols": _names(engine.symbols),
+        "asset_types": _names(ASSET_TYPES[a].value for a in engine._asset[:n]),
+        "max_event_us": _bytes(engine._max[:n], "<i8"),
+        "close_watermark_us": _bytes(engine._wm_close[:n], "<i8"),
+        **{
+            f"history_{f.value}": _bytes(engine._history[:n, k], "<f8")
+            for k, f in enumerate(Feature)
+        },
+        "sources": _names(engine.sources),
+        "open_symbol": _bytes(o["sym"], "<i4"),
+        "open_source": _bytes(o["src"], "<i4"),
+        "open_event_us": _bytes(o["event"], "<i8"),
+        "open_ingest_us": _bytes(o["ingest"], "<i8"),
+        **{f"open_{c}": _bytes(o[c], "<f8") for c in TICK_NUMBERS},
+        "seen_symbol": _bytes(seen_sym, "<i4"),
+        "seen_source": _bytes(seen_src, "<i4"),
+        "seen_event_us": _bytes(seen_event, "<i8"),
     }
     return tuple(row[name] for name in STATE.fieldNames())
 
 
 def restore(
     values: tuple[Any, ...] | None,
-    symbol: str,
-    asset_type: str,
     config: EngineConfig,
+    buckets: int,
     clock: Callable[[], datetime],
 ) -> ColumnarEngine:
-    """A one-symbol engine resumed from a STATE row (a fresh one when `values` is None)."""
+    """The engine of one bucket resumed from its STATE row (a fresh one when None)."""
     engine = ColumnarEngine(config, clock)
     if values is None:
-        engine._symbol_id(symbol, ASSET_TYPES.index(AssetType(asset_type)))
         return engine
     row = _upgraded(dict(zip(STATE.fieldNames(), values, strict=True)))
-    if row["settings"] != settings_text(config):
+    if row["settings"] != settings_text(config, buckets):
         raise ConfigError(
-            f"the Spark checkpoint's state of {symbol!r} was built with {row['settings']}, "
-            f"not {settings_text(config)}; start the job with a new checkpoint folder to use "
-            "new window, lateness or lookback settings"
+            f"the Spark checkpoint's state was built with {row['settings']}, not "
+            f"{settings_text(config, buckets)}; start the job with a new checkpoint folder to "
+            "use new window, lateness, lookback or bucket settings"
         )
-    engine._symbol_id(symbol, ASSET_TYPES.index(AssetType(row["asset_type"])))
-    for value, target in (
-        (row["max_event_us"], engine._max),
-        (row["close_watermark_us"], engine._wm_close),
-    ):
-        target[0] = NONE if value is None else int(value)
+    symbols = orjson.loads(row["symbols"])
+    for name, asset in zip(symbols, orjson.loads(row["asset_types"]), strict=True):
+        engine._symbol_id(name, ASSET_TYPES.index(AssetType(asset)))
+    n, lookback = len(symbols), config.lookback
+    engine._max[:n] = _array(row["max_event_us"], "<i8", np.int64)
+    engine._wm_close[:n] = _array(row["close_watermark_us"], "<i8", np.int64)
     for k, feature in enumerate(Feature):
-        engine._history[0, k] = _floats(row[f"history_{feature.value}"])
-    open_sources, seen_sources = orjson.loads(row["open_source"]), orjson.loads(row["seen_source"])
-    for name in [*open_sources, *seen_sources]:
+        history = _array(row[f"history_{feature.value}"], "<f8", np.float64)
+        engine._history[:n, k] = history.reshape(n, lookback)
+    for name in orjson.loads(row["sources"]):
         engine._source_id(name)
-    index = engine._src_index
-
-    def codes(values: list[str]) -> Any:
-        return np.fromiter((index[v] for v in values), np.int32, len(values))
-
     opened: dict[str, Any] = {
-        "sym": np.zeros(len(open_sources), np.int32),
-        "src": codes(open_sources),
-        "event": _ints(row["open_event_us"]),
-        "ingest": _ints(row["open_ingest_us"]),
-        **{c: _floats(row[f"open_{c}"]) for c in TICK_NUMBERS},
+        "sym": _array(row["open_symbol"], "<i4", np.int32),
+        "src": _array(row["open_source"], "<i4", np.int32),
+        "event": _array(row["open_event_us"], "<i8", np.int64),
+        "ingest": _array(row["open_ingest_us"], "<i8", np.int64),
+        **{c: _array(row[f"open_{c}"], "<f8", np.float64) for c in TICK_NUMBERS},
     }
     engine._open = {c: opened[c] for c in _OPEN_COLUMNS}
-    seen = _ints(row["seen_event_us"])
+    seen = _array(row["seen_event_us"], "<i8", np.int64)
     if len(seen):
-        engine._kept = [(np.zeros(len(seen), np.int32), codes(seen_sources), seen)]
+        engine._kept = [
+            (
+                _array(row["seen_symbol"], "<i4", np.int32),
+                _array(row["seen_source"], "<i4", np.int32),
+                seen,
+            )
+        ]
         engine._kept_rows = engine._kept_floor = len(seen)
     return engine
 
@@ -170,17 +177,17 @@ def _upgraded(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _batch(ticks: pd.DataFrame, symbol: str) -> TickBatch:
-    sources, source_code = np.unique(ticks["source"].to_numpy(object), return_inverse=True)
-    n = len(ticks)
+def _batch(ticks: pd.DataFrame) -> TickBatch:
+    symbol_code, symbols = pd.factorize(ticks["symbol"])
+    source_code, sources = pd.factorize(ticks["source"])
 
     def floats(name: str) -> Any:
         return ticks[name].to_numpy(np.float64, na_value=np.nan)
 
     return TickBatch(
-        symbols=[symbol],
+        symbols=[str(s) for s in symbols],
         sources=[str(s) for s in sources],
-        symbol_code=np.zeros(n, np.int32),
+        symbol_code=symbol_code.astype(np.int32),
         source_code=source_code.astype(np.int32),
         asset_code=(ticks["asset_type"].to_numpy(object) == AssetType.CRYPTO.value).astype(np.int8),
         event=ticks["event_us"].to_numpy(np.int64),
@@ -201,68 +208,71 @@ def _row(kind: str, item: Window | Anomaly) -> dict[str, Any]:
     return {**row, **times, "kind": kind, "json": orjson.dumps(row).decode()}
 
 
-def _results(result: ColumnarOutput, symbol: str) -> list[dict[str, Any]]:
+def _results(result: ColumnarOutput) -> list[dict[str, Any]]:
     """Windows, anomalies and late ticks of `result` as OUTPUT rows."""
     out = result.to_engine_output()
     rows = [_row(KIND_WINDOW, w) for w in out.windows]
     rows += [_row(KIND_ANOMALY, a) for a in out.anomalies]
-    for late in out.late:
-        rows.append(
-            {
-                "kind": late.kind,
-                "symbol": symbol,
-                "reason": late.reason,
-                "payload": late.payload,
-                "source": late.source,
-                "letter_symbol": late.symbol,
-                "received_us": micros(late.received_at),
-            }
-        )
+    rows += [
+        {
+            "kind": late.kind,
+            "symbol": late.symbol or "",
+            "reason": late.reason,
+            "payload": late.payload,
+            "source": late.source,
+            "letter_symbol": late.symbol,
+            "received_us": micros(late.received_at),
+        }
+        for late in out.late
+    ]
     return rows
 
 
-def _dead_letters(invalid: pd.DataFrame, symbol: str) -> pd.DataFrame:
-    columns = {
-        "kind": [KIND_INVALID] * len(invalid),
-        "symbol": [symbol] * len(invalid),
-        "reason": invalid["reason"].tolist(),
-        "payload": invalid["payload"].tolist(),
-        "source": invalid["dead_source"].tolist(),
-        "letter_symbol": invalid["dead_symbol"].tolist(),
-        "received_us": invalid["received_us"].tolist(),
-    }
-    return frame(columns, OUTPUT, len(invalid))
+def _invalid(records: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": KIND_INVALID,
+            "symbol": "",
+            "reason": reason,
+            "payload": payload,
+            "source": source,
+            "letter_symbol": symbol,
+            "received_us": received,
+        }
+        for reason, payload, source, symbol, received in zip(
+            records["reason"],
+            records["payload"],
+            records["dead_source"],
+            records["dead_symbol"],
+            records["received_us"].tolist(),
+            strict=True,
+        )
+    ]
 
 
 def make_advance(
-    config: EngineConfig, clock: Callable[[], datetime]
+    config: EngineConfig, buckets: int, clock: Callable[[], datetime]
 ) -> Callable[[tuple[Any, ...], Iterator[pd.DataFrame], GroupState], Iterator[pd.DataFrame]]:
-    """The applyInPandasWithState function for `config`; `clock` stamps `detected_at`."""
+    """The applyInPandasWithState function for `config` over `buckets` buckets of symbols;
+    `clock` stamps `detected_at`."""
 
     def advance(
         key: tuple[Any, ...], frames: Iterator[pd.DataFrame], state: GroupState
     ) -> Iterator[pd.DataFrame]:
-        symbol = str(key[0])
         batch = pd.concat(list(frames), ignore_index=True)
-        invalid = batch[batch["kind"] != KIND_TICK]
-        if len(invalid):
-            yield _dead_letters(invalid, symbol)
+        rows = _invalid(batch[batch["kind"] != KIND_TICK])
         ticks = batch[batch["kind"] == KIND_TICK].sort_values(_ORDER, kind="stable")
-        if not len(ticks):
-            return
-        engine = restore(
-            state.get if state.exists else None,
-            symbol,
-            str(ticks["asset_type"].iloc[0]),
-            config,
-            clock,
-        )
-        result = engine.process_batch(_batch(ticks, symbol))
-        state.update(snapshot(engine, symbol))
-        tick_rows = {name: ticks[name].to_numpy() for name in _TICK_COLUMNS}
-        tick_rows["kind"] = np.full(len(ticks), KIND_TICK, dtype=object)
-        yield frame(tick_rows, OUTPUT, len(ticks))
-        sources = [{"kind": KIND_SOURCE, "symbol": symbol, "source": s} for s in engine.sources]
-        yield frame([*_results(result, symbol), *sources], OUTPUT)
+        if len(ticks):
+            engine = restore(state.get if state.exists else None, config, buckets, clock)
+            tick_batch = _batch(ticks)
+            result = engine.process_batch(tick_batch)
+            state.update(snapshot(engine, buckets))
+            columns = {name: ticks[name].to_numpy() for name in _TICK_COLUMNS}
+            columns["kind"] = np.full(len(ticks), KIND_TICK, dtype=object)
+            yield frame(columns, OUTPUT, len(ticks))
+            rows += _results(result)
+            rows += [{"kind": KIND_SOURCE, "symbol": "", "source": s} for s in tick_batch.sources]
+        if rows:
+            yield frame(rows, OUTPUT)
 
     return advance
