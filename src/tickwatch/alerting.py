@@ -13,12 +13,14 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from tickwatch.bus import Bus
 from tickwatch.config import Settings
 from tickwatch.engine.alert_score import AlertConfig, Bar
 from tickwatch.engine.episodes import AlertEngine, AlertOutput, EpisodeConfig, Notice
+from tickwatch.engine.windows import from_micros
 from tickwatch.errors import StoreError
 from tickwatch.model import AssetType, Window
 from tickwatch.store import ParquetLake, SqlStore
@@ -64,33 +66,58 @@ def alert_engine(settings: Settings) -> AlertEngine:
 def bars_from_windows(windows: Sequence[Window] | pa.Table) -> list[Bar]:
     """The alert view of closed windows (objects or `clean_market_data` rows as columns),
     in window order so each symbol's windows are judged oldest first."""
-    bars: list[Bar]
     if isinstance(windows, pa.Table):
-        if not windows.num_rows:
-            return []
-        columns = [windows.column(name).to_pylist() for name in _BAR_COLUMNS]
-        bars = [
-            Bar(sym, AssetType(asset), start, o, h, low, c, v, n, vol)
-            for sym, asset, start, o, h, low, c, v, n, vol in zip(*columns, strict=True)
-        ]
-    else:
-        bars = [
-            Bar(
-                w.symbol,
-                w.asset_type,
-                w.window_start,
-                w.open,
-                w.high,
-                w.low,
-                w.close,
-                w.volume,
-                w.tick_count,
-                w.volatility,
-            )
-            for w in windows
-        ]
+        return _bars_from_table(windows)
+    bars = [
+        Bar(
+            w.symbol,
+            w.asset_type,
+            w.window_start,
+            w.open,
+            w.high,
+            w.low,
+            w.close,
+            w.volume,
+            w.tick_count,
+            w.volatility,
+        )
+        for w in windows
+    ]
     bars.sort(key=lambda b: b.window_start)
     return bars
+
+
+def _bars_from_table(table: pa.Table) -> list[Bar]:
+    """`bars_from_windows` of columns. A batch holds few distinct window starts: each becomes
+    one datetime (in `datetime.UTC`, whose arithmetic is ~3x cheaper than the `ZoneInfo`
+    pyarrow gives), shared by its bars; the order is numpy's stable sort of the starts,
+    the same order as sorting the bars by start."""
+    if not table.num_rows:
+        return []
+    micros = table.column("window_start").cast(pa.timestamp("us", "UTC")).cast(pa.int64())
+    micros_np = micros.to_numpy()
+    starts, which = np.unique(micros_np, return_inverse=True)
+    moments = [from_micros(us) for us in starts.tolist()]
+    kinds = {name: AssetType(name) for name in table.column("asset_type").unique().to_pylist()}
+    sym, asset, o, h, low, c, v, n, vol = (
+        table.column(name).to_pylist() for name in _BAR_COLUMNS if name != "window_start"
+    )
+    start_of = which.tolist()
+    return [
+        Bar(
+            sym[i],
+            kinds[asset[i]],
+            moments[start_of[i]],
+            o[i],
+            h[i],
+            low[i],
+            c[i],
+            v[i],
+            n[i],
+            vol[i],
+        )
+        for i in np.argsort(micros_np, kind="stable").tolist()
+    ]
 
 
 def notice_row(notice: Notice) -> dict[str, Any]:
@@ -126,10 +153,13 @@ class AlertStage:
         self.events = 0  # market-wide events notified
 
     def observe(self, windows: Sequence[Window] | pa.Table) -> AlertOutput:
-        return self.observe_bars(bars_from_windows(windows))
+        return self._observe(bars_from_windows(windows))  # in window order already
 
     def observe_bars(self, bars: Sequence[Bar]) -> AlertOutput:
-        out = self.engine.process(sorted(bars, key=lambda b: b.window_start))
+        return self._observe(sorted(bars, key=lambda b: b.window_start))
+
+    def _observe(self, bars: Sequence[Bar]) -> AlertOutput:
+        out = self.engine.process(bars)
         self._emit(out)
         return out
 

@@ -183,21 +183,26 @@ def _quantile(values: list[float], q: float) -> float:
     return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
-# where a window falls and the prior shapes of its slot: (slot, regular, move factor,
-# volume shape, range shape); 24h series (no calendar) have no slot priors
-_Place = tuple[int, bool, float, float, float]
+# where a window falls: (slot, regular, prior move factor, prior volume shape, prior range
+# shape, window index since the epoch); 24h series (no calendar) slot by hour, without priors
+_Place = tuple[int, bool, float, float, float, int]
 
 
-@functools.lru_cache(maxsize=8192)  # every symbol of a calendar asks for the same windows
-def _place(calendar: SessionCalendar, start: datetime, minutes: int) -> _Place:
-    position = calendar.position(start, minutes)
-    slot = position.slot
+@functools.lru_cache(maxsize=8192)  # every symbol asks for the same few window starts
+def _place(
+    calendar: SessionCalendar | None, start: datetime, minutes: int, step: float, hourly: bool
+) -> _Place:
+    index = int(start.timestamp() // step)
+    if calendar is None:
+        return (start.hour if hourly else 0), True, 1.0, 0.0, 0.0, index
+    slot = (position := calendar.position(start, minutes)).slot
     return (
         slot,
         position.regular,
         _prior_move_factor(calendar, slot),
         _prior_volume_shape(calendar, slot),
         _prior_range_shape(calendar, slot),
+        index,
     )
 
 
@@ -224,6 +229,8 @@ class SymbolScorer:
         # a slot is seen once a session (stocks) or once per window of its hour (hourly)
         per_slot = 1 if calendar is not None else max(1, int(3600 // config.window.seconds))
         self.shape_rate = config.session_alpha / per_slot
+        self.hourly = config.hourly_profile
+        self.remembers_daily = calendar is None and config.recur_days > 0
         self.learns_shape = calendar is not None or config.hourly_profile
         # per-window constants, computed once
         self.minutes = int(config.window.seconds // 60)
@@ -251,11 +258,12 @@ class SymbolScorer:
             self.ref, self.ref_at = ref_before, ref_at_before  # the print never happened
         else:
             out.append(held)
-            if self.calendar is None and self.config.recur_days > 0:
+            place = self._place(held.bar)
+            if self.remembers_daily:
                 # a real move joins the daily memory (a schedule), not the tail: a tail that
                 # holds every unconfirmed move hides a cluster of real moves on one day
-                self._remember_daily(held_residuals, held.bar)
-            self._learn(held.bar, held.move_pct, self._place(held.bar), *_logs(held.bar))
+                self._remember_daily(held_residuals, place[5])
+            self._learn(held.bar, held.move_pct, place, *_logs(held.bar))
             self.ref, self.ref_at = held.bar.close, held.bar.window_start
         verdict = self._score(bar)
         if verdict is not None:
@@ -271,15 +279,13 @@ class SymbolScorer:
         return [held]
 
     def _place(self, bar: Bar) -> _Place:
-        if self.calendar is not None:
-            return _place(self.calendar, bar.window_start, self.minutes)
-        return (bar.window_start.hour if self.config.hourly_profile else 0), True, 1.0, 0.0, 0.0
+        return _place(self.calendar, bar.window_start, self.minutes, self.step, self.hourly)
 
     def _score(self, bar: Bar) -> Verdict | None:
         # written out (no helper calls for scales and expectations): it runs once per window
         c = self.config
         place = self._place(bar)
-        slot, regular, move_factor, volume_shape, range_shape = place
+        slot, regular, move_factor, volume_shape, range_shape, index = place
         cap = c.z_cap
         z: dict[str, float] = {}
         # residuals in the feature's own units (%, ln), slot-adjusted; None when unscored
@@ -322,7 +328,7 @@ class SymbolScorer:
             zm = z.get(MOVE, 0.0)
             if (
                 abs(zm) > c.z_open
-                and self._novel(self.move, 0, residuals, bar)
+                and self._novel(self.move, 0, residuals, index)
                 and move_pct is not None
                 and abs(move_pct) >= c.min_move_pct
                 and (confirmed or abs(zm) > c.size_factor * c.z_open)
@@ -332,10 +338,10 @@ class SymbolScorer:
                 zv is not None
                 and zv > c.z_open
                 and regular
-                and self._novel(self.volume, 1, residuals, bar)
+                and self._novel(self.volume, 1, residuals, index)
             ):
                 fired.append(VOLUME)
-            if z.get(RANGE, 0.0) > c.z_open and self._novel(self.range, 2, residuals, bar):
+            if z.get(RANGE, 0.0) > c.z_open and self._novel(self.range, 2, residuals, index):
                 fired.append(RANGE)
             if c.cusum_h > 0:
                 if r_move is not None:
@@ -368,21 +374,25 @@ class SymbolScorer:
             self.ref, self.ref_at = bar.close, bar.window_start
             return None
         if fault is None:
-            self._remember(residuals, bar)
+            self._remember(residuals, index)
             self._learn(bar, move_pct, place, log_volume, log_range)
             self.ref, self.ref_at = bar.close, bar.window_start
         elif fault == "split_like":
             self.ref, self.ref_at = bar.close, bar.window_start
         return verdict
 
-    def _remember(self, residuals: _Residuals, bar: Bar) -> None:
+    def _remember(self, residuals: _Residuals, index: int) -> None:
         """A window that was no fault joins the recent tail and (24h series) the daily memory."""
-        c = self.config
-        for feature, value in zip((self.move, self.volume, self.range), residuals, strict=True):
-            if value is not None:
-                feature.remember(value, c.tail_windows)
-        if self.calendar is None and c.recur_days > 0:
-            self._remember_daily(residuals, bar)
+        size = self.config.tail_windows
+        move, volume, spread = residuals
+        if move is not None:
+            self.move.remember(move, size)
+        if volume is not None:
+            self.volume.remember(volume, size)
+        if spread is not None:
+            self.range.remember(spread, size)
+        if self.remembers_daily:
+            self._remember_daily(residuals, index)
 
     def _sustained(self, key: str, value: float, fired: list[str]) -> None:
         """Two-sided CUSUM (k = `cusum_k`) of the move or volume z: a persistent shift."""
@@ -396,11 +406,8 @@ class SymbolScorer:
                 fired.append(key)
             sums[0] = sums[1] = 0.0
 
-    def _index(self, bar: Bar) -> int:
-        return int(bar.window_start.timestamp() // self.step)
-
-    def _remember_daily(self, residuals: _Residuals, bar: Bar) -> None:
-        daily, index = self.daily, self._index(bar)
+    def _remember_daily(self, residuals: _Residuals, index: int) -> None:
+        daily = self.daily
         move, volume, spread = residuals
         daily[index] = (
             0.0 if move is None else abs(move),
@@ -413,7 +420,7 @@ class SymbolScorer:
             horizon = index - self.daily_horizon
             self.daily = {i: values for i, values in daily.items() if i >= horizon}
 
-    def _novel(self, feature: _Feature, which: int, residuals: _Residuals, bar: Bar) -> bool:
+    def _novel(self, feature: _Feature, which: int, residuals: _Residuals, index: int) -> bool:
         """Rare for this series, and (24h series) not a daily schedule: a nightly job, a
         funding or settlement time (stocks have session slots instead)."""
         c = self.config
@@ -423,7 +430,7 @@ class SymbolScorer:
             return False
         if self.calendar is not None or c.recur_days <= 0:
             return True
-        day, tol, index = self.day, self.tol, self._index(bar)
+        day, tol = self.day, self.tol
         size = abs(residual) / c.recur_factor
         nothing = (0.0, 0.0, 0.0)
         days = 0
@@ -456,7 +463,7 @@ class SymbolScorer:
     ) -> None:
         """Fold a good window into the baselines (alerting windows only winsorised)."""
         c = self.config
-        slot, _, move_factor, volume_shape, range_shape = place
+        slot, _, move_factor, volume_shape, range_shape, _ = place
         self.count += 1
         a_mem, a_lvl = _rate(self.a_mem, self.count), _rate(self.a_lvl, self.count)
         if move_pct is not None:

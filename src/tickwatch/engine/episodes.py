@@ -168,6 +168,7 @@ class AlertEngine:
         self.notified: set[str] = set()
         self.escalated: set[str] = set()
         self.opened: Counter[str] = Counter()  # episodes opened, by kind
+        self.gap = config.window * (episodes.gap_windows + 1)  # an episode ends after this
 
     def process(self, bars: Iterable[Bar]) -> AlertOutput:
         out = AlertOutput()
@@ -211,8 +212,7 @@ class AlertEngine:
 
     def _episode(self, v: Verdict, out: AlertOutput) -> None:
         out.verdicts.append(v)
-        bar = v.bar
-        gap = self.config.window * (self.episodes.gap_windows + 1)
+        bar, gap = v.bar, self.gap
         for kind in (MARKET, DATA_FAULT):
             alert = self.open.get((bar.asset_type, bar.symbol, kind))
             if alert is not None and bar.window_start - alert.last_window_start >= gap:
