@@ -294,6 +294,9 @@ def produce(
         console.print(f"[red]error:[/] market must be stocks or crypto, got {market!r}")
         raise typer.Exit(2)
     venue = settings.stock_source if market == "stocks" else settings.crypto_source
+    if "," in venue:  # one producer process per feed: each writes its own raw ticks
+        console.print(f"[red]error:[/] produce runs one feed: set CRYPTO_SOURCE to one of {venue}")
+        raise typer.Exit(2)
     streaming = venue not in ("alphavantage", "coingecko")
     if once and streaming:
         console.print(f"[red]error:[/] {venue} streams trades: use --duration N, not --once")

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from tickwatch.errors import ConfigError
 
 CommaList = Annotated[list[str], NoDecode]
+CRYPTO_SOURCES = ("coingecko", "coinbase", "kraken", "binance")
 
 
 class Settings(BaseSettings):
@@ -55,8 +56,11 @@ class Settings(BaseSettings):
     )
     request_timeout: float = Field(10.0, gt=0, description="seconds before an HTTP request fails")
     # streaming trade feeds (tickwatch.sources.streams): which venue feeds each asset class
-    crypto_source: Literal["coingecko", "coinbase", "kraken", "binance"] = Field(
-        "coingecko", description="crypto feed: coingecko (polled) or a venue's trade stream"
+    crypto_source: str = Field(
+        "coingecko",
+        description="crypto feeds, comma-separated, each once: coingecko (polled), coinbase, "
+        "kraken, binance (trade streams); with several, windows are their consolidated tape "
+        "(volume summed, every venue's trades observed) and divergence compares the venues",
     )
     stock_source: Literal["alphavantage", "finnhub"] = Field(
         "alphavantage", description="stock feed: alphavantage (polled) or finnhub (trade stream)"
@@ -265,6 +269,26 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("crypto_source", mode="before")
+    @classmethod
+    def _check_crypto_venues(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        venues = [part.strip() for part in value.split(",")]
+        allowed = ", ".join(CRYPTO_SOURCES)
+        for venue in venues:
+            if venue not in CRYPTO_SOURCES:
+                raise ValueError(f"unknown crypto source {venue!r}; allowed: {allowed}")
+        twice = [venue for i, venue in enumerate(venues) if venue in venues[:i]]
+        if twice:
+            raise ValueError(f"{twice[0]!r} is listed twice; each of {allowed} at most once")
+        return ",".join(venues)
+
+    @property
+    def crypto_venues(self) -> list[str]:
+        """CRYPTO_SOURCE as its list of feeds, in the order given."""
+        return self.crypto_source.split(",")
 
     @model_validator(mode="after")
     def _check_relations(self) -> Settings:

@@ -21,7 +21,7 @@ SHOWN = ("connected", "last_message_age_s", "reconnects", "gaps", "backfilled", 
 @check("stream-feeds", "pipeline", "streaming trade feeds: connected, recent messages, gaps, drops")
 def stream_feeds(ctx: OpsContext) -> Outcome:
     settings = ctx.settings
-    venues = [v for v in (settings.crypto_source, settings.stock_source) if v not in _POLLED]
+    venues = [v for v in (*settings.crypto_venues, settings.stock_source) if v not in _POLLED]
     if not venues:
         return ok("no streaming feed chosen (CRYPTO_SOURCE and STOCK_SOURCE poll)")
     figures: dict[str, Any] = {}

@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 
 
 def live_sources(settings: Settings, clock: Callable[[], datetime] | None = None) -> list[Source]:
-    """STOCK_SOURCE for STOCK_SYMBOLS and CRYPTO_SOURCE for CRYPTO_IDS (each when non-empty):
-    the polled APIs (Alpha Vantage, CoinGecko) or a venue's trade stream (sources.streams)."""
+    """STOCK_SOURCE for STOCK_SYMBOLS and each CRYPTO_SOURCE feed for CRYPTO_IDS (each when
+    non-empty): the polled APIs (Alpha Vantage, CoinGecko) or a venue's trade stream
+    (sources.streams). Several crypto feeds all publish the same canonical symbols: the engine
+    windows their consolidated tape and the divergence tracker compares them."""
     sources: list[Source] = []
     if settings.stock_symbols:
         if settings.stock_source == "alphavantage":
@@ -32,10 +34,11 @@ def live_sources(settings: Settings, clock: Callable[[], datetime] | None = None
         else:
             sources.append(stream_source(settings, settings.stock_source))
     if settings.crypto_ids:
-        if settings.crypto_source == "coingecko":
-            sources.append(CoinGeckoSource(settings, clock=clock))
-        else:
-            sources.append(stream_source(settings, settings.crypto_source))
+        for venue in settings.crypto_venues:
+            if venue == "coingecko":
+                sources.append(CoinGeckoSource(settings, clock=clock))
+            else:
+                sources.append(stream_source(settings, venue))
     return sources
 
 
@@ -50,8 +53,9 @@ def live_reachable(settings: Settings, timeout: float = 3.0) -> bool:
         "kraken": settings.kraken_rest_url,
         "binance": settings.binance_rest_url,
     }
-    if settings.crypto_source in venue_rest:  # the venue's REST root stands for its stream
-        probes.insert(0, ("HEAD", venue_rest[settings.crypto_source]))
+    for venue in reversed(settings.crypto_venues):  # a venue's REST root stands for its stream
+        if venue in venue_rest:
+            probes.insert(0, ("HEAD", venue_rest[venue]))
     with httpx.Client(timeout=timeout) as client:
         for method, url in probes:
             try:
