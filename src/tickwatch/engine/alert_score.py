@@ -426,18 +426,22 @@ class SymbolScorer:
         c = self.config
         residual = residuals[which]
         assert residual is not None  # only scored features are judged
-        if not feature.rare(residual, c):
+        # both tests are pure: the cheap schedule test first, the tail quantile only if needed
+        if self.remembers_daily and self._scheduled(which, abs(residual) / c.recur_factor, index):
             return False
-        if self.calendar is not None or c.recur_days <= 0:
-            return True
-        day, tol = self.day, self.tol
-        size = abs(residual) / c.recur_factor
-        nothing = (0.0, 0.0, 0.0)
-        days = 0
-        for back in range(1, c.recur_lookback + 1):
-            near = (self.daily.get(index - back * day + k, nothing) for k in range(-tol, tol + 1))
-            days += any(values[which] >= size for values in near)
-        return days < c.recur_days
+        return feature.rare(residual, c)
+
+    def _scheduled(self, which: int, size: float, index: int) -> bool:
+        """As large (`size`) within `recur_minutes` of this time on `recur_days` of the last
+        `recur_lookback` days."""
+        daily, nothing, days = self.daily, (0.0, 0.0, 0.0), 0
+        for back in range(1, self.config.recur_lookback + 1):
+            centre = index - back * self.day
+            for near in range(centre - self.tol, centre + self.tol + 1):
+                if daily.get(near, nothing)[which] >= size:
+                    days += 1
+                    break
+        return days >= self.config.recur_days
 
     def _fault(self, bar: Bar, regular: bool, move_pct: float | None) -> str | None:
         stock_open = self.calendar is not None and regular

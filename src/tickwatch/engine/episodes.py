@@ -163,7 +163,8 @@ class AlertEngine:
         self.config = config
         self.episodes = episodes
         self.scorers: dict[tuple[AssetType, str], SymbolScorer] = {}
-        self.open: dict[tuple[AssetType, str, str], Alert] = {}
+        # open episodes by symbol, then kind (most windows ask, and most symbols have none)
+        self.open: dict[tuple[AssetType, str], dict[str, Alert]] = {}
         self.classes: dict[AssetType, _ClassState] = {}
         self.notified: set[str] = set()
         self.escalated: set[str] = set()
@@ -213,20 +214,24 @@ class AlertEngine:
     def _episode(self, v: Verdict, out: AlertOutput) -> None:
         out.verdicts.append(v)
         bar, gap = v.bar, self.gap
-        for kind in (MARKET, DATA_FAULT):
-            alert = self.open.get((bar.asset_type, bar.symbol, kind))
-            if alert is not None and bar.window_start - alert.last_window_start >= gap:
-                alert.closed_at = alert.last_window_start + gap
-                del self.open[(bar.asset_type, bar.symbol, kind)]
-                out.alerts[alert.alert_id] = alert
+        mine = self.open.get((bar.asset_type, bar.symbol))
+        if mine:
+            for kind in (MARKET, DATA_FAULT):
+                alert = mine.get(kind)
+                if alert is not None and bar.window_start - alert.last_window_start >= gap:
+                    alert.closed_at = alert.last_window_start + gap
+                    del mine[kind]
+                    out.alerts[alert.alert_id] = alert
         kind = DATA_FAULT if v.fault else MARKET
-        alert = self.open.get((bar.asset_type, bar.symbol, kind))
+        alert = mine.get(kind) if mine else None
         if v.fault is None and not v.alerting and not (v.continuing and alert is not None):
             return
         if alert is None:
             alert = self._open(v, kind)
             self.opened[kind] += 1
-            self.open[(bar.asset_type, bar.symbol, kind)] = alert
+            if mine is None:
+                mine = self.open[(bar.asset_type, bar.symbol)] = {}
+            mine[kind] = alert
             if kind == MARKET:
                 state = self.classes.setdefault(bar.asset_type, _ClassState())
                 state.held.setdefault(bar.window_start, []).append(alert)
