@@ -189,7 +189,7 @@ def test_readme_stack_runs_and_heals_a_killed_spark_job(clone: Path, airflow_hom
     assert re.search(r"kafka\s+│\s+ok\s+│\s+1 broker", shown.stdout), shown.stdout
     assert re.search(r"stream-job\s+│\s+ok\s+│\s+stream job heartbeat", shown.stdout)
 
-    _wait(lambda: _commits(data) >= 3, 180, "three committed Spark micro-batches")
+    _wait(lambda: _commits(data) >= 2, 300, "two committed Spark micro-batches")
     services = launcher(settings)
     assert services is not None
     job = services.pid("stream-job")
@@ -219,11 +219,11 @@ def test_readme_stack_runs_and_heals_a_killed_spark_job(clone: Path, airflow_hom
             ctx.close()
         return result.verdict.value == "ok" and (figures is None or figures(result.figures))
 
-    _wait(lambda: check_ok("stream-job"), 180, "the resubmitted job's heartbeat")
+    _wait(lambda: check_ok("stream-job"), 300, "the resubmitted job's heartbeat")
     services.stop("producer-stock")
     services.stop("producer-crypto")
     caught_up = {"checkpoint spark": {RAW_STOCK_TICKS: 0, RAW_CRYPTO_TICKS: 0}}
-    _wait(lambda: check_ok("consumer-lag", lambda f: f.get("lag") == caught_up), 180, "lag 0")
+    _wait(lambda: check_ok("consumer-lag", lambda f: f.get("lag") == caught_up), 300, "lag 0")
 
     messages = _raw_topics(stack["kafka_bootstrap_servers"])
     assert len(messages) > 1000
