@@ -7,7 +7,7 @@
 | Binance spot | crypto | binance.py | none | aggregate trade id | REST aggTrades |
 | Finnhub | stock | finnhub.py | FINNHUB_API_KEY | after reconnects | none (quality event) |
 
-`stream_source` builds the one CRYPTO_SOURCE or STOCK_SOURCE names.
+`stream_source` builds one venue of CRYPTO_SOURCE (a list) or STOCK_SOURCE.
 """
 
 from __future__ import annotations
