@@ -24,6 +24,7 @@ from tests.integration.test_stream_coinbase import ACK, query, synthetic_match
 from tests.integration.test_stream_kraken import STATUS, SUBSCRIBED
 from tickwatch.config import Settings, load_settings
 from tickwatch.errors import ConfigError
+from tickwatch.ops.checks import OpsContext, Verdict, run_check
 from tickwatch.runtime import Runtime
 from tickwatch.sources.live import live_sources
 from tickwatch.web import create_app
@@ -32,7 +33,7 @@ T0 = datetime(2024, 3, 4, tzinfo=UTC)
 INSTANTS = [T0 + timedelta(seconds=10 * k) for k in range(13)]  # 00:00:00 .. 00:02:00
 SHIFTED = {T0 + timedelta(seconds=s) for s in (40, 50, 60, 70, 80)}
 COINBASE_SIZE, KRAKEN_SIZE = 0.5, 0.25
-PAUSE = Pause(0.4)  # real time between two instants, far above the venues' start skew
+PAUSE = Pause(0.5)  # real time between two instants, far above the venues' start skew
 
 
 def kraken_trade(moment: datetime, price: float) -> str:
@@ -50,8 +51,9 @@ def sessions(shift: bool) -> tuple[list[Step], list[Step]]:
     return coinbase, kraken
 
 
-def run(shift: bool, tmp_path: Path, server: HTTPServer) -> dict[str, Any]:
-    """Both venues played to the end through the Runtime; returns its /health body."""
+def run(shift: bool, tmp_path: Path, server: HTTPServer) -> tuple[dict[str, Any], Any]:
+    """Both venues played to the end through the Runtime; its /health body and the
+    stream-feeds check while both streams run."""
     coinbase_steps, kraken_steps = sessions(shift)
     with LoopbackVenue([coinbase_steps]) as coinbase, LoopbackVenue([kraken_steps]) as kraken:
         values: dict[str, Any] = {
@@ -75,10 +77,11 @@ def run(shift: bool, tmp_path: Path, server: HTTPServer) -> dict[str, Any]:
             app = create_app(chosen, simulated=False, pipeline=runtime)
             with TestClient(app, base_url="http://127.0.0.1") as client:
                 health: dict[str, Any] = client.get("/health").json()
+            feeds = run_check("stream-feeds", OpsContext(chosen, now=datetime.now(UTC)))
         finally:
             runtime.shutdown()
     assert runtime.counters.rejected == 0 and runtime.counters.duplicates == 0
-    return health
+    return health, feeds
 
 
 def consolidated_window(data_dir: Path) -> list[tuple[Any, ...]]:
@@ -91,7 +94,7 @@ def consolidated_window(data_dir: Path) -> list[tuple[Any, ...]]:
 
 @pytest.mark.timeout(60)
 def test_a_shifted_venue_is_a_divergence_and_names_itself(tmp_path, httpserver):
-    health = run(True, tmp_path, httpserver)
+    health, feeds = run(True, tmp_path, httpserver)
     rows = query(
         tmp_path,
         "SELECT symbol, venues, started_at, ended_at, max_bps, max_at, offender, kind "
@@ -114,6 +117,7 @@ def test_a_shifted_venue_is_a_divergence_and_names_itself(tmp_path, httpserver):
     assert consolidated_window(tmp_path) == [(T0, 26, pytest.approx(13 * 0.75))]
     shown = {s["name"]: s["figures"]["connected"] for s in health["sources"]}
     assert shown == {"coinbase": True, "kraken": True}
+    assert feeds.verdict is Verdict.OK and set(feeds.figures) == {"coinbase", "kraken"}
 
 
 @pytest.mark.timeout(60)
