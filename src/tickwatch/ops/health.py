@@ -32,7 +32,7 @@ from tickwatch.model import (
 )
 from tickwatch.ops import probe
 from tickwatch.ops.checks import OpsContext, Outcome, check, fail, ok, warn
-from tickwatch.ops.restart import launcher
+from tickwatch.ops.restart import Launcher, launcher
 from tickwatch.ops.stack import launcher as stack_launcher
 from tickwatch.store.sql import clean_market_data
 
@@ -137,6 +137,11 @@ def _newest_window_end(ctx: OpsContext) -> dict[str, datetime]:
     }
 
 
+def _launcher(ctx: OpsContext) -> Launcher:
+    """Who knows the processes: the local stack's own record (tickwatch stack up) first."""
+    return stack_launcher(ctx.settings) or launcher(ctx.settings)
+
+
 def _producer(ctx: OpsContext, asset: AssetType) -> Outcome:
     service = f"producer-{asset.value}"
     limit = timedelta(minutes=ctx.settings.freshness_minutes)
@@ -155,7 +160,7 @@ def _producer(ctx: OpsContext, asset: AssetType) -> Outcome:
         newest = probe.last_message_time(ctx.kafka_bootstrap, topic, info.topics[topic])
     except KafkaException as exc:
         return _broker_down(ctx, exc)
-    process = launcher(ctx.settings).alive(service)
+    process = _launcher(ctx).alive(service)
     figures: dict[str, Any] = {"topic": topic, "process_alive": process}
     if newest is not None:
         figures["last_message_age_min"] = _minutes(ctx.now - newest)
@@ -216,9 +221,9 @@ def stream_job(ctx: OpsContext) -> Outcome:
             state = "missing" if engine is None else engine.state
             return fail(f"embedded engine task is {state}", state=state)
         return ok("embedded engine task running", restarts=engine.restarts)
-    # the local stack's own process record first (tickwatch stack up), else RESTART_BACKEND's
-    target = stack_launcher(ctx.settings) or launcher(ctx.settings)
-    return probe.stream_job_liveness(target.alive("stream-job"), ctx.live_checkpoints, ctx.now)
+    return probe.stream_job_liveness(
+        _launcher(ctx).alive("stream-job"), ctx.live_checkpoints, ctx.now
+    )
 
 
 @check("freshness", "pipeline", "a new window closed within FRESHNESS_MINUTES (market hours aware)")

@@ -342,10 +342,8 @@ def _prepare_store_and_topics(store_url: str, bootstrap: str, settings: Settings
     """Tables and topics before any process starts, so none waits for another to make them."""
     from tickwatch.bus.kafka import KafkaBus
     from tickwatch.store import SqlStore
-    from tickwatch.store.ddl import _load_all_tables
 
-    _load_all_tables()  # every table (alerts, workflow), not only those this process imported
-    SqlStore(store_url).close()
+    SqlStore(store_url).close()  # PostgreSQL: every table, from the migrations
     KafkaBus(bootstrap, partitions=settings.kafka_topic_partitions).close()
 
 
