@@ -74,6 +74,9 @@ def write_section(path: Path, title: str, lines: list[str]) -> None:
     else:
         at = text.index("## Correctness") if "## Correctness" in text else len(text)
         text[at:at] = section
+    notes = NOTES.read_text().rstrip().split("\n") if NOTES.exists() else []
+    if notes and notes[0] in text:  # the notes close the file: take the current ones
+        text[text.index(notes[0]) :] = [*notes, ""]
     path.write_text("\n".join(text))
 
 
