@@ -95,28 +95,18 @@ def _bars_from_table(table: pa.Table) -> list[Bar]:
     if not table.num_rows:
         return []
     micros = table.column("window_start").cast(pa.timestamp("us", "UTC")).cast(pa.int64())
-    micros_np = micros.to_numpy()
-    starts, which = np.unique(micros_np, return_inverse=True)
+    order = np.argsort(micros.to_numpy(), kind="stable")
+    starts, which = np.unique(micros.to_numpy()[order], return_inverse=True)
     moments = [from_micros(us) for us in starts.tolist()]
     kinds = {name: AssetType(name) for name in table.column("asset_type").unique().to_pylist()}
-    sym, asset, o, h, low, c, v, n, vol = (
-        table.column(name).to_pylist() for name in _BAR_COLUMNS if name != "window_start"
-    )
-    start_of = which.tolist()
+    names = [name for name in _BAR_COLUMNS if name != "window_start"]
+    rows = table.select(names).take(pa.array(order))  # in window order, in C
+    sym, asset, o, h, low, c, v, n, vol = (rows.column(name).to_pylist() for name in names)
     return [
-        Bar(
-            sym[i],
-            kinds[asset[i]],
-            moments[start_of[i]],
-            o[i],
-            h[i],
-            low[i],
-            c[i],
-            v[i],
-            n[i],
-            vol[i],
+        Bar(s, kinds[a], moments[k], *values)
+        for s, a, k, *values in zip(
+            sym, asset, which.tolist(), o, h, low, c, v, n, vol, strict=True
         )
-        for i in np.argsort(micros_np, kind="stable").tolist()
     ]
 
 
