@@ -52,6 +52,7 @@ import functools
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 
@@ -165,9 +166,10 @@ class _Feature:
 
 
 def _quantile(values: list[float], q: float) -> float:
-    """`np.quantile(values, q)` (method "linear"), bit for bit, by partial selection: numpy
-    sorts a copy first, ~10x slower. Same steps as numpy: index h = (n - 1) q, the two order
-    statistics around it, and numpy's two-sided lerp; a NaN anywhere gives NaN."""
+    """`np.quantile(values, q)` (method "linear"), bit for bit, in about a tenth of its time
+    (its generic setup around the selection costs more than the selection). Same steps as
+    numpy: index h = (n - 1) q, the two order statistics around it by partial selection, and
+    numpy's two-sided lerp; a NaN anywhere gives NaN."""
     n = len(values)
     h = (n - 1) * q
     below = math.floor(h)
@@ -183,9 +185,16 @@ def _quantile(values: list[float], q: float) -> float:
     return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
-# where a window falls: (slot, regular, prior move factor, prior volume shape, prior range
-# shape, window index since the epoch); 24h series (no calendar) slot by hour, without priors
-_Place = tuple[int, bool, float, float, float, int]
+class _Place(NamedTuple):
+    """Where a window falls, and the prior shapes of its slot (24h series: slot by hour,
+    no priors)."""
+
+    slot: int
+    regular: bool
+    move_factor: float
+    volume_shape: float
+    range_shape: float
+    ordinal: int  # windows since the epoch
 
 
 @functools.lru_cache(maxsize=8192)  # every symbol asks for the same few window starts
@@ -194,9 +203,9 @@ def _place(
 ) -> _Place:
     index = int(start.timestamp() // step)
     if calendar is None:
-        return (start.hour if hourly else 0), True, 1.0, 0.0, 0.0, index
+        return _Place((start.hour if hourly else 0), True, 1.0, 0.0, 0.0, index)
     slot = (position := calendar.position(start, minutes)).slot
-    return (
+    return _Place(
         slot,
         position.regular,
         _prior_move_factor(calendar, slot),
@@ -262,7 +271,7 @@ class SymbolScorer:
             if self.remembers_daily:
                 # a real move joins the daily memory (a schedule), not the tail: a tail that
                 # holds every unconfirmed move hides a cluster of real moves on one day
-                self._remember_daily(held_residuals, place[5])
+                self._remember_daily(held_residuals, place.ordinal)
             self._learn(held.bar, held.move_pct, place, *_logs(held.bar))
             self.ref, self.ref_at = held.bar.close, held.bar.window_start
         verdict = self._score(bar)
