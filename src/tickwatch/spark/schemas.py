@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 from pyspark.sql.types import (
     BinaryType,
@@ -125,12 +126,21 @@ OUTPUT = StructType(
 )
 
 
-def _dtype(data_type: DataType) -> str:
-    if isinstance(data_type, LongType | IntegerType):
-        return "Int64"  # nullable integers
+def _column(values: Any, data_type: DataType, n: int) -> Any:
+    """One typed column; numpy arrays of the right kind pass through without a copy."""
+    if isinstance(data_type, LongType | IntegerType):  # nullable integers
+        if values is None:
+            return pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool))
+        if isinstance(values, np.ndarray) and values.dtype.kind == "i":
+            return values
+        return pd.array(values, dtype="Int64")
     if isinstance(data_type, DoubleType):
-        return "float64"
-    return "object"  # text, bytes and arrays
+        return np.full(n, np.nan) if values is None else np.asarray(values, np.float64)
+    if values is None:
+        return np.full(n, None, dtype=object)
+    column = np.empty(n, dtype=object)  # element by element: text and bytes stay scalars
+    column[:] = values
+    return column
 
 
 def frame(
@@ -147,11 +157,5 @@ def frame(
         columns = {name: [row.get(name) for row in columns] for name in schema.fieldNames()}
     n = rows if rows is not None else max((len(v) for v in columns.values()), default=0)
     return pd.DataFrame(
-        {
-            field.name: pd.Series(
-                columns[field.name] if field.name in columns else [None] * n,
-                dtype=_dtype(field.dataType),
-            )
-            for field in schema.fields
-        }
+        {f.name: _column(columns.get(f.name), f.dataType, n) for f in schema.fields}, copy=False
     )
