@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     request_timeout: float = Field(10.0, gt=0, description="seconds before an HTTP request fails")
     # streaming trade feeds (tickwatch.sources.streams): which venue feeds each asset class
     crypto_source: str = Field(
-        "coingecko",
+        "coinbase",
         description="crypto feeds, comma-separated, each once: coingecko (polled), coinbase, "
         "kraken, binance (trade streams); with several, windows are their consolidated tape "
         "(volume summed, every venue's trades observed) and divergence compares the venues",

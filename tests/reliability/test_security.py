@@ -76,6 +76,7 @@ def secret_env(server: HTTPServer, data_dir: Path) -> dict[str, str]:
     return {
         **SECRETS,
         "ALPHA_VANTAGE_BASE_URL": server.url_for("/query"),
+        "CRYPTO_SOURCE": "coingecko",
         "COINGECKO_BASE_URL": server.url_for("/api/v3"),
         "STOCK_SYMBOLS": "AAPL",
         "CRYPTO_IDS": "bitcoin",

@@ -85,6 +85,7 @@ def test_hanging_source_times_out_and_the_rest_keeps_running(
     settings = load_settings(
         data_dir=tmp_path,
         alpha_vantage_base_url=hanging.url_for("/query"),
+        crypto_source="coingecko",
         coingecko_base_url=httpserver.url_for("/api/v3"),
         stock_symbols="AAPL",
         crypto_ids="bitcoin",

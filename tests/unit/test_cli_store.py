@@ -136,6 +136,7 @@ def test_produce_once_with_the_api_unreachable_fails(market: str, tmp_path: Path
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "COLUMNS": "200",
+        "CRYPTO_SOURCE": "coingecko",
         "COINGECKO_BASE_URL": url,
         "ALPHA_VANTAGE_BASE_URL": url + "query",
         "ALPHA_VANTAGE_API_KEY": "testkey",
