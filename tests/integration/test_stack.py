@@ -1,15 +1,15 @@
 """The README's distributed block, run verbatim, and the local stack healing itself.
 
 The block's lines run in order in a fresh folder (the checkout's .venv linked in, .env.example
-copied), as a new user runs them, with the scale in the environment (one stock, one coin, an
-hour of simulated history; the store password from POSTGRES_PASSWORD); `make` lines are
-dry-run in the checkout (`make test` has installed what they install). Between `status` and
-`down`, once the real Spark job has committed a few micro-batches:
+copied), as a new user runs them, with the scale written into .env as a user edits it (one
+stock, one coin, an hour of simulated history, POSTGRES_PASSWORD); `make` lines are dry-run in
+the checkout (`make test` has installed what they install). Between `status` and `down`, once
+the real Spark job has committed a few micro-batches:
 
-- SIGKILL to the Spark job (driver and JVM): `tickwatch check stream-job` fails within two
-  trigger intervals;
-- the `market_anomaly_pipeline` DAG, run for real in Airflow (dag.test()), resubmits it
-  through the stack's own launcher, and the new job beats;
+- SIGKILL to the Spark job (driver and JVM) and to the crypto producer: `tickwatch check
+  stream-job` fails within two trigger intervals;
+- the `market_anomaly_pipeline` DAG, run for real in Airflow (dag.test()), resubmits the job
+  and restarts the producer through the stack's own launcher, and the new job beats;
 - with the producers stopped and Spark caught up (lag 0 from its checkpoint), PostgreSQL holds
   exactly what the embedded engine makes of a replay of the raw topics: nothing lost or doubled.
 """
@@ -141,7 +141,9 @@ def _raw_topics(bootstrap: str) -> list[Message]:
     return found
 
 
-def test_readme_stack_runs_and_heals_a_killed_spark_job(clone: Path, airflow_home: Path) -> None:
+def test_readme_stack_runs_and_heals_a_killed_spark_job_and_producer(
+    clone: Path, airflow_home: Path
+) -> None:
     lines = readme_block()
     assert [_step(line) for line in lines] == STEPS
     secret = f"pw-{uuid.uuid4().hex}"
@@ -150,13 +152,14 @@ def test_readme_stack_runs_and_heals_a_killed_spark_job(clone: Path, airflow_hom
         for k, v in os.environ.items()
         if k not in ("DATA_DIR", "BUS", "STORE_URL", "KAFKA_BOOTSTRAP_SERVERS")
     }
-    env.update(
-        POSTGRES_PASSWORD=secret,
-        WEB_PORT=str(_free_port()),
-        STOCK_SYMBOLS="AAPL",
-        CRYPTO_IDS="bitcoin",
-        SIM_HISTORY_HOURS="1",
-    )
+    web_port = _free_port()
+    dotenv = {  # what a user edits in .env; restarted processes read it too
+        "POSTGRES_PASSWORD": secret,
+        "WEB_PORT": str(web_port),
+        "STOCK_SYMBOLS": "AAPL",
+        "CRYPTO_IDS": "bitcoin",
+        "SIM_HISTORY_HOURS": "1",
+    }
     data = clone / "data"
 
     def run(line: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -169,13 +172,18 @@ def test_readme_stack_runs_and_heals_a_killed_spark_job(clone: Path, airflow_hom
     targets = make.split("#", 1)[0].split()[1:]
     dry = subprocess.run(["make", "-n", *targets], cwd=ROOT, capture_output=True, check=False)
     assert dry.returncode == 0, dry.stderr
-    assert run(cp).returncode == 0 and (clone / ".env").is_file()
+    assert run(cp).returncode == 0
+    text = (clone / ".env").read_text()
+    for key, value in dotenv.items():
+        text, found = re.subn(rf"^{key}=.*$", f"{key}={value}", text, flags=re.MULTILINE)
+        assert found == 1, key
+    (clone / ".env").write_text(text)
 
     started = run(up)
     assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
     stack = json.loads((data / "stack" / "stack.json").read_text())
     assert stack["mode"] == "distributed" and secret not in json.dumps(stack)
-    assert f"http://127.0.0.1:{env['WEB_PORT']}" in started.stdout
+    assert f"http://127.0.0.1:{web_port}" in started.stdout
     assert not [line for line in _command_lines() if secret in line], "a password in ps"
     settings = detect(Settings(data_dir=data, postgres_password=secret, _env_file=None))  # type: ignore[call-arg]
     assert settings.bus == "kafka" and secret in (settings.store_url or "")
@@ -192,10 +200,11 @@ def test_readme_stack_runs_and_heals_a_killed_spark_job(clone: Path, airflow_hom
     _wait(lambda: _commits(data) >= 2, 300, "two committed Spark micro-batches")
     services = launcher(settings)
     assert services is not None
-    job = services.pid("stream-job")
-    assert job is not None
+    job, producer = services.pid("stream-job"), services.pid("producer-crypto")
+    assert job is not None and producer is not None
     os.killpg(job, signal.SIGKILL)  # driver and JVM: no clean shutdown
     killed = time.monotonic()
+    os.killpg(producer, signal.SIGKILL)
     check = run(".venv/bin/tickwatch check stream-job --json", timeout=120)
     assert check.returncode == 1, check.stdout
     assert time.monotonic() - killed <= 2 * TRIGGER_SECONDS + 1
@@ -208,8 +217,13 @@ def test_readme_stack_runs_and_heals_a_killed_spark_job(clone: Path, airflow_hom
     assert isinstance(tasks, dict)
     assert tasks["check_stream_job"] == "failed", tasks
     assert tasks["restart_stream_job"] == "success", tasks
-    assert tasks["restart_stock_producer"] == tasks["restart_crypto_producer"] == "skipped"
+    assert tasks["check_crypto_producer"] == "failed", tasks
+    assert tasks["restart_crypto_producer"] == "success", tasks
+    assert tasks["check_stock_producer"] == "success", tasks
+    assert tasks["restart_stock_producer"] == "skipped", tasks
     assert services.pid("stream-job") not in (None, job)
+    assert services.pid("producer-crypto") not in (None, producer)
+    assert services.alive("producer-crypto") is True
 
     def check_ok(name: str, figures: Callable[[dict[str, object]], bool] | None = None) -> bool:
         ctx = OpsContext.from_settings(settings)
