@@ -979,8 +979,10 @@ def stack_up(
     ] = False,
     airflow_port: Annotated[int, typer.Option(help="Airflow's web port")] = 8082,
 ) -> None:
-    """Start the stack (what already runs is kept) and wait until it works; prints where
-    everything is. Returns once all run; `tickwatch stack down` stops them."""
+    """Start the stack and wait until it works; print where everything is.
+
+    What already runs is kept, so `up` again starts whatever died; `tickwatch stack down`
+    stops it all."""
     from tickwatch.extras import require
     from tickwatch.ops import stack
 
@@ -1029,8 +1031,9 @@ def stack_status(
     data_dir: DataDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON")] = False,
 ) -> None:
-    """Each process alive or dead, and `tickwatch check` for the stack; exit 1 when a process
-    is dead or a check fails."""
+    """Each process alive or dead, then `tickwatch check` for the stack.
+
+    Exit code 1 when a process is dead or a check fails."""
     from tickwatch.ops import stack
     from tickwatch.ops.checks import expand
 
@@ -1058,8 +1061,9 @@ def stack_down(
         bool, typer.Option("--delete-data", help="Also delete Kafka's and PostgreSQL's data")
     ] = False,
 ) -> None:
-    """Stop every process of the stack (SIGTERM, then SIGKILL after 30 s), then Kafka and
-    PostgreSQL (their data kept unless --delete-data)."""
+    """Stop the stack: each process (SIGTERM, SIGKILL after 30 s), then Kafka and PostgreSQL.
+
+    Their data is kept for the next `up` unless --delete-data."""
     from tickwatch.ops import stack
 
     settings = _settings(data_dir=data_dir)
