@@ -52,7 +52,6 @@ import functools
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
 import numpy as np
 
@@ -185,27 +184,17 @@ def _quantile(values: list[float], q: float) -> float:
     return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
-class _Place(NamedTuple):
-    """Where a window falls, and the prior shapes of its slot (24h series: slot by hour,
-    no priors)."""
-
-    slot: int
-    regular: bool
-    move_factor: float
-    volume_shape: float
-    range_shape: float
-    ordinal: int  # windows since the epoch
+# where a window falls: (slot, regular, prior move factor, prior volume shape, prior range
+# shape, ordinal: windows since the epoch); 24h series slot by hour, without priors. A plain
+# tuple: a NamedTuple costs ~1 us to build, once per window for a lone symbol (NAB)
+_Place = tuple[int, bool, float, float, float, int]
 
 
-@functools.lru_cache(maxsize=8192)  # every symbol asks for the same few window starts
-def _place(
-    calendar: SessionCalendar | None, start: datetime, minutes: int, step: float, hourly: bool
-) -> _Place:
+@functools.lru_cache(maxsize=8192)  # every stock asks for the same few window starts
+def _session_place(calendar: SessionCalendar, start: datetime, minutes: int, step: float) -> _Place:
     index = int(start.timestamp() // step)
-    if calendar is None:
-        return _Place((start.hour if hourly else 0), True, 1.0, 0.0, 0.0, index)
     slot = (position := calendar.position(start, minutes)).slot
-    return _Place(
+    return (
         slot,
         position.regular,
         _prior_move_factor(calendar, slot),
@@ -271,7 +260,7 @@ class SymbolScorer:
             if self.remembers_daily:
                 # a real move joins the daily memory (a schedule), not the tail: a tail that
                 # holds every unconfirmed move hides a cluster of real moves on one day
-                self._remember_daily(held_residuals, place.ordinal)
+                self._remember_daily(held_residuals, place[5])
             self._learn(held.bar, held.move_pct, place, *_logs(held.bar))
             self.ref, self.ref_at = held.bar.close, held.bar.window_start
         verdict = self._score(bar)
@@ -288,7 +277,11 @@ class SymbolScorer:
         return [held]
 
     def _place(self, bar: Bar) -> _Place:
-        return _place(self.calendar, bar.window_start, self.minutes, self.step, self.hourly)
+        start = bar.window_start
+        if self.calendar is not None:
+            return _session_place(self.calendar, start, self.minutes, self.step)
+        index = int(start.timestamp() // self.step)
+        return (start.hour if self.hourly else 0), True, 1.0, 0.0, 0.0, index
 
     def _score(self, bar: Bar) -> Verdict | None:
         # written out (no helper calls for scales and expectations): it runs once per window
