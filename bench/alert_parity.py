@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,14 +29,16 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 START = datetime(2024, 3, 4, tzinfo=UTC)
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 BATCH = 40  # windows per `process` call, as the processor hands them over
-Plain = tuple[Any, ...]  # a bar as plain values, readable by either tree
+Plain = tuple[Any, ...]  # a bar's fields, in order, readable by either tree
 
 
 def build() -> dict[str, list[Plain]]:
     """The closed windows of every data set, from this tree's engine."""
     from tickwatch import nab
+    from tickwatch.alerting import bars_from_windows
     from tickwatch.config import load_settings
     from tickwatch.engine import EngineConfig
+    from tickwatch.engine.alert_score import Bar
     from tickwatch.engine.columnar import make_engine
     from tickwatch.normalize import parse_tick
     from tickwatch.sources.alphavantage import parse_intraday
@@ -47,22 +50,7 @@ def build() -> dict[str, list[Plain]]:
     def plain(ticks: Iterable[Any]) -> list[Plain]:
         engine = make_engine(config, lambda: NOW)
         windows = [*engine.process(list(ticks)).windows, *engine.flush().windows]
-        windows.sort(key=lambda w: (w.window_start, w.symbol))
-        return [
-            (
-                w.symbol,
-                w.asset_type.value,
-                w.window_start,
-                w.open,
-                w.high,
-                w.low,
-                w.close,
-                w.volume,
-                w.tick_count,
-                w.volatility,
-            )
-            for w in windows
-        ]
+        return [tuple(getattr(b, f.name) for f in fields(Bar)) for b in bars_from_windows(windows)]
 
     def parsed(records: Iterable[dict[str, Any]]) -> list[Any]:
         return [parse_tick(r, NOW, timedelta(days=36500)) for r in records]  # type: ignore[arg-type]
@@ -93,12 +81,11 @@ def run(sets: dict[str, list[Plain]]) -> tuple[dict[str, list[Any]], float, int]
     """Every output of the alert engine of the tree on `sys.path`, and its CPU seconds."""
     from tickwatch.engine.alert_score import AlertConfig, Bar
     from tickwatch.engine.episodes import AlertEngine, EpisodeConfig
-    from tickwatch.model import AssetType
 
     records: dict[str, list[Any]] = {}
     cpu, windows = 0.0, 0
     for name, rows in sets.items():
-        bars = [Bar(s, AssetType(a), *rest) for s, a, *rest in rows]
+        bars = [Bar(*row) for row in rows]
         engine = AlertEngine(AlertConfig(), EpisodeConfig())
         began = time.process_time()
         outs = [engine.process(bars[i : i + BATCH]) for i in range(0, len(bars), BATCH)]
