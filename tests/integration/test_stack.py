@@ -6,6 +6,8 @@ stock, one coin, an hour of simulated history, POSTGRES_PASSWORD); `make` lines 
 the checkout (`make test` has installed what they install). Between `status` and `down`, once
 the real Spark job has committed a few micro-batches:
 
+- `tickwatch serve` started in that folder with no BUS or STORE_URL judges the stack (its
+  broker, the Spark job's heartbeat) from the stack's configuration;
 - SIGKILL to the Spark job (driver and JVM) and to the crypto producer: `tickwatch check
   stream-job` fails within two trigger intervals;
 - the `market_anomaly_pipeline` DAG, run for real in Airflow (dag.test()), resubmits the job
@@ -29,6 +31,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.integration.airflow_run import drive
@@ -90,6 +93,14 @@ def clone() -> Iterator[Path]:
             check=False,
         )
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _listens(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return False
+    return True
 
 
 def _wait(condition: Callable[[], bool], seconds: float, what: str) -> float:
@@ -196,6 +207,23 @@ def test_readme_stack_runs_and_heals_a_killed_spark_job_and_producer(
         assert re.search(rf"{name}\s+│\s+\d+\s+│\s+alive\s", shown.stdout), shown.stdout
     assert re.search(r"kafka\s+│\s+ok\s+│\s+1 broker", shown.stdout), shown.stdout
     assert re.search(r"stream-job\s+│\s+ok\s+│\s+stream job heartbeat", shown.stdout)
+
+    # `serve` alone in that folder (no BUS, no STORE_URL) judges the stack it finds there
+    served_at = _free_port()
+    command = [".venv/bin/tickwatch", "serve", "--port", str(served_at)]
+    with subprocess.Popen(command, cwd=clone, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL) as served:  # fmt: skip
+        try:
+            _wait(lambda: _listens(served_at), 120, "tickwatch serve")
+            answer = httpx.get(
+                f"http://127.0.0.1:{served_at}/health/checks",
+                params=[("name", "kafka"), ("name", "stream-job")],
+                timeout=60,
+            )
+        finally:
+            served.terminate()
+    judged = {c["name"]: c["message"] for c in answer.json()["checks"]}
+    assert "1 broker(s)" in judged["kafka"] and "heartbeat" in judged["stream-job"], judged
 
     _wait(lambda: _commits(data) >= 2, 300, "two committed Spark micro-batches")
     services = launcher(settings)
