@@ -42,6 +42,13 @@ def test_a_feed_is_judged_by_its_status(tmp_path, figures, later, expected, says
     assert result.figures["coinbase"]["reconnects"] == 2
 
 
-def test_a_chosen_feed_that_never_ran_warns(tmp_path):
-    result = verdict(tmp_path, crypto_source="kraken")
+def test_a_chosen_feed_that_never_ran_beside_one_that_did_warns(tmp_path):
+    write_status(status_path(tmp_path, "coinbase"), "ok", HEALTHY)
+    result = verdict(tmp_path, crypto_source="coinbase,kraken")
     assert result.verdict is Verdict.WARN and "kraken has never run" in result.message
+
+
+def test_no_chosen_feed_ever_ran_here_is_nothing_to_judge(tmp_path):
+    """An offline `make run` (the simulator) with the default CRYPTO_SOURCE=coinbase."""
+    result = verdict(tmp_path, crypto_source="kraken")
+    assert result.verdict is Verdict.OK and "none started" in result.message
