@@ -29,8 +29,8 @@ def test_evaluate_nab_scores_the_alerts_far_above_the_per_window_anomalies() -> 
         "artificialWithAnomaly", "realAWSCloudwatch", "realAdExchange", "realKnownCause",
         "realTraffic",
     }  # fmt: skip
-    # measured 54.6 (README); the per-window anomalies score below the null detector
-    assert body["score"] >= 50.0
+    # measured 56.6 (README); the per-window anomalies score below the null detector
+    assert body["score"] >= 55.0
     assert body["per_window_anomalies_score"] < 0.0
     assert body["alerts_per_symbol_day"] < 1.0
 
