@@ -94,13 +94,14 @@ def _bars_from_table(table: pa.Table) -> list[Bar]:
     the same order as sorting the bars by start."""
     if not table.num_rows:
         return []
-    micros = table.column("window_start").cast(pa.timestamp("us", "UTC")).cast(pa.int64())
-    order = np.argsort(micros.to_numpy(), kind="stable")
-    starts, which = np.unique(micros.to_numpy()[order], return_inverse=True)
+    start = table.column("window_start").cast(pa.timestamp("us", "UTC")).cast(pa.int64())
+    micros = start.to_numpy()
+    order = np.argsort(micros, kind="stable")
+    starts, which = np.unique(micros[order], return_inverse=True)
     moments = [from_micros(us) for us in starts.tolist()]
     kinds = {name: AssetType(name) for name in table.column("asset_type").unique().to_pylist()}
     names = [name for name in _BAR_COLUMNS if name != "window_start"]
-    rows = table.select(names).take(pa.array(order))  # in window order, in C
+    rows = table.select(names).take(pa.array(order))  # reordered by pyarrow, not row by row
     sym, asset, o, h, low, c, v, n, vol = (rows.column(name).to_pylist() for name in names)
     return [
         Bar(s, kinds[a], moments[k], *values)
