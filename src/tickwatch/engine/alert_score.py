@@ -62,6 +62,7 @@ MAD_TO_SIGMA = 1.2533  # E|X| = sigma * sqrt(2/pi) for a normal X
 RANGE_FLOOR_PCT = 0.01  # R0: a window with one price has range 0; ln needs a floor
 SPLIT_RATIOS = (2.0, 3.0, 4.0, 5.0, 10.0, 1.5, 20.0)
 SPLIT_MIN_MOVE = 100 * math.log(1.2)  # a move this large (in ln %) may be a split
+SPLIT_MAX_MOVE = 100 * math.log(25.0)  # beyond every split ratio (and exp cannot overflow)
 MOVE = "price_spike"
 VOLUME = "volume_surge"
 RANGE = "volatility_burst"
@@ -249,8 +250,8 @@ class SymbolScorer:
         out: list[Verdict] = []
         held, ref_before, ref_at_before, held_residuals = self.pending
         self.pending = None
-        m_held = 100 * math.log(held.bar.close / ref_before)
-        m_back = 100 * math.log(bar.close / ref_before)
+        m_held = 100 * _log_ratio(held.bar.close, ref_before)
+        m_back = 100 * _log_ratio(bar.close, ref_before)
         if abs(m_back) <= self.config.revert_fraction * abs(m_held):
             out.append(_as_fault(held, "bad_print"))
             self.ref, self.ref_at = ref_before, ref_at_before  # the print never happened
@@ -296,7 +297,7 @@ class SymbolScorer:
         ref = self.ref
         close = bar.close
         if ref is not None and ref > 0 and close > 0:
-            move_pct = 100 * math.log(close / ref)
+            move_pct = 100 * _log_ratio(close, ref)
             mad = self.move.mad
             if mad is not None:
                 scale = MAD_TO_SIGMA * mad
@@ -447,7 +448,7 @@ class SymbolScorer:
 
     def _fault(self, bar: Bar, regular: bool, move_pct: float | None) -> str | None:
         stock_open = self.calendar is not None and regular
-        if move_pct is not None and abs(move_pct) >= SPLIT_MIN_MOVE:
+        if move_pct is not None and SPLIT_MIN_MOVE <= abs(move_pct) <= SPLIT_MAX_MOVE:
             ratio = math.exp(abs(move_pct) / 100)
             if any(abs(ratio / split - 1) < 0.01 for split in SPLIT_RATIOS):
                 return "split_like"
@@ -520,6 +521,15 @@ def _rate(alpha: float, count: int) -> float:
 
 # conditionals, not max/min: these run several times per window (each is exactly the
 # builtin: max(value, floor), min(value, cap), NaN included)
+def _log_ratio(price: float, ref: float) -> float:
+    """ln(price / ref) for positive prices; the quotient of two valid prices can underflow to 0
+    (1e-320 / 1e11) or overflow, so such extremes take the difference of logs instead."""
+    ratio = price / ref
+    if 0.0 < ratio < math.inf:
+        return math.log(ratio)
+    return math.log(price) - math.log(ref)
+
+
 def _clip(value: float, bound: float) -> float:
     return bound if value > bound else -bound if value < -bound else value
 

@@ -282,3 +282,19 @@ def test_tail_quantile_of_hand_values_and_nan() -> None:
     # n = 5, q = 0.9: h = 3.6, between the 4th (4.0) and 5th (10.0) smallest: 10 - 6 * 0.4
     assert _quantile([10.0, 1.0, 4.0, 2.0, 3.0], 0.9) == pytest.approx(7.6, abs=1e-12)
     assert math.isnan(_quantile([1.0, math.nan, 2.0], 0.5))  # as numpy: NaN anywhere is NaN
+
+
+@pytest.mark.parametrize("extreme", [1e-320, 9.99e11])
+def test_prices_at_the_edges_of_validation_are_scored_not_crashed(extreme: float) -> None:
+    """Validation lets any price in (0, 1e12) through: 1e-320 / 1e11 underflows to 0 and a
+    quotient of 1e31 lies beyond every split ratio; both are judged (a move of
+    ln(1e-320) - ln(1e11) = -762.1 ln units, i.e. -76,210 %), never raise."""
+    closes = [*zigzag(30, start=1e11 if extreme < 1 else 1e-20), extreme, extreme]
+    for asset_type, calendar in ((AssetType.CRYPTO, None), (AssetType.STOCK, "stock")):
+        scorer = SymbolScorer(CONFIG, calendar_for(AssetType.STOCK) if calendar else None)
+        start = 14 * 12 + 6  # 09:30 New York on 2024-03-04, so stock bars are in the session
+        bars = [bar(start + i, c, asset_type=asset_type) for i, c in enumerate(closes)]
+        verdicts = judge_all(scorer, bars)
+        move = next(v.move_pct for v in verdicts if v.bar.close == extreme)
+        expected = 100 * (math.log(extreme) - math.log(closes[29]))
+        assert move == pytest.approx(expected, rel=1e-12)
