@@ -118,17 +118,38 @@ class Usage:
     rss_mb: float
 
 
+# Runs a module as `python -m` would, then writes its own VmHWM to $BENCH_PEAK_FILE at exit.
+# The child's ru_maxrss cannot tell: a forked child starts with its parent's high-water mark
+# (this runner holds gigabytes of workload) and Linux keeps it across exec; VmHWM belongs to
+# the memory the exec'd program built.
+_PEAK = """
+import atexit, os, runpy, sys
+def peak():
+    with open("/proc/self/status") as status, open(os.environ["BENCH_PEAK_FILE"], "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+atexit.register(peak)
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
 def _timed(command: list[str], env: dict[str, str]) -> Usage:
-    """`wait4` reports the usage of that child only (getrusage's children total would mix
-    every earlier child's peak in)."""
-    began = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - began
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        raise subprocess.CalledProcessError(child.returncode, command)
-    return Usage(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    """`command` is [python, "-m", module, args...]. Wall and CPU time come from `wait4`,
+    which reports that child only; the peak from the child itself (see `_PEAK`)."""
+    with tempfile.TemporaryDirectory(prefix="tickwatch-peak-") as tmp:
+        peak_file = Path(tmp) / "peak"
+        wrapped = [command[0], "-c", _PEAK, *command[2:]]
+        began = time.perf_counter()
+        child = subprocess.Popen(
+            wrapped, env={**env, "BENCH_PEAK_FILE": str(peak_file)}, stdout=subprocess.DEVNULL
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - began
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode:
+            raise subprocess.CalledProcessError(child.returncode, command)
+        peak_kb = int(peak_file.read_text())
+    return Usage(elapsed, usage.ru_utime + usage.ru_stime, peak_kb / 1024)
 
 
 def latency(batch: TickBatch, rate: float, seconds: float) -> tuple[list[float], int]:
