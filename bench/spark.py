@@ -89,7 +89,9 @@ def standalone(folder: Path, workers: int = 2, cores: int = 1) -> Iterator[str]:
 
     home = Path(pyspark.__file__).parent
     java = ["java", "-Xmx512m", "-cp", f"{home / 'jars'}/*"]
-    env = {**os.environ, "SPARK_HOME": str(home)}
+    # the launcher finds the Scala version from a source build's folders unless told; pyspark's
+    # jars are Scala 2.13
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_SCALA_VERSION": "2.13"}
     port, ui = _free_port(), _free_port()
     url = f"spark://127.0.0.1:{port}"
     folder.mkdir(parents=True, exist_ok=True)
