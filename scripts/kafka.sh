@@ -73,7 +73,12 @@ log.retention.hours=168
 EOF
   echo "$port" >"$dir/port"
   local cluster
-  cluster=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  # a cluster id is base64url of 16 random bytes; one starting with "-" reads as an option to
+  # the storage tool (1 start in 64 failed), so draw again, as Kafka's own Uuid.randomUuid does
+  cluster=$(python3 -c 'import base64, uuid
+while (text := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+    pass
+print(text)')
   java_cmd "$dir" kafka.tools.StorageTool format --cluster-id "$cluster" \
     --config "$dir/server.properties"
   "${exec_java[@]}" >"$dir/format.log" 2>&1 \
