@@ -229,6 +229,7 @@ class KafkaBus:
         self._down_since: float | None = None
         self._down_errors = 0  # errors reported while the broker is unreachable
         self._lock = threading.Lock()
+        self.published = 0  # messages handed to the client (its len() also counts requests)
         self.delivered = 0
         self.failed = 0
         self._topics = (partitions, replication)
@@ -325,6 +326,7 @@ class KafkaBus:
                 self._producer.produce(
                     self.prefix + topic, payload, key.encode(), on_delivery=self._on_delivery
                 )
+                self.published += 1
                 break
             except BufferError:
                 if not waited:
@@ -338,8 +340,9 @@ class KafkaBus:
             log.warning("Kafka producer buffer has room again: publisher resumed")
 
     def pending(self) -> int:
-        """Messages queued or in flight, not yet acknowledged by the broker."""
-        return len(self._producer)
+        """Messages queued or in flight, not yet acknowledged by the broker (the client's own
+        len() also counts protocol requests, e.g. a metadata request to a broker that is down)."""
+        return self.published - self.delivered - self.failed
 
     def flush(self, timeout: float = 30.0) -> int:
         """Wait up to `timeout` seconds for every queued message; returns how many remain."""
@@ -350,9 +353,10 @@ class KafkaBus:
 
     def close(self, timeout: float = 30.0) -> None:
         """Flush what is queued; what the broker has not taken by `timeout` is reported."""
-        remaining = self.flush(timeout)
+        self.flush(timeout)
         self._closing.set()
         self._poller.join()
+        remaining = self.pending()
         if remaining:
             log.error(
                 "Kafka bus closed with %d messages undelivered: broker %s unreachable for %.0f s",
