@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow.sdk import TriggerRule, dag, task
 
-from tickwatch.ops.tasks import check_task
+from tickwatch.ops.airflow_tasks import check_task
 
 TASKS = {
     "check_nulls": "nulls",

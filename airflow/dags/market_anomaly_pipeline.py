@@ -6,7 +6,8 @@
                                                       ▼
                        check_data_freshness ─► check_row_counts, check_consumer_lag ─► summary
 
-Each task calls one function of `tickwatch.ops.tasks` (the same checks as `tickwatch check`).
+Each task calls one function of `tickwatch.ops.airflow_tasks` (the same checks as
+`tickwatch check`).
 A failing check is red; its restart task runs only then; `summary` is red when any check
 failed, so the run is red too, and names what failed and what was restarted.
 Settings come from the worker's environment (BUS, KAFKA_BOOTSTRAP_SERVERS, STORE_URL, ...).
@@ -22,7 +23,7 @@ from typing import Any
 
 from airflow.sdk import TriggerRule, dag, get_current_context, task
 
-from tickwatch.ops.tasks import check_task, restart_task, summary_task
+from tickwatch.ops.airflow_tasks import check_task, restart_task, summary_task
 
 CHECKS = {
     "kafka_health": "kafka",

@@ -485,8 +485,8 @@ def replay(
     Each run starts from empty baselines, so replaying the same file twice leaves the same rows.
     """
     from tickwatch.processor import Processor
-    from tickwatch.sources.fastread import replay_blocks
     from tickwatch.sources.replay import ReplaySource, count_records
+    from tickwatch.sources.replay_columns import replay_blocks
     from tickwatch.store import ParquetLake, SqlStore, provenance
 
     settings = _settings(data_dir=data_dir)

@@ -45,7 +45,7 @@ from tickwatch.sources import Record
 from tickwatch.store import ParquetLake, SqlStore
 from tickwatch.store.divergence_rows import divergences, open_divergences
 from tickwatch.store.parquet import SCHEMAS
-from tickwatch.store.wal import TickLog
+from tickwatch.store.ticklog import TickLog
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ class Processor:
             self._emit(self.engine.advance(due), [], [])
 
     def handle_batch(self, batch: TickBatch) -> None:
-        """Ticks already validated as columns (`sources.fastread`): no per-record parsing, raw
+        """Ticks already validated as columns (`sources.replay_columns`): no per-record parsing, raw
         ticks to the lake as one Arrow table, and (without a bus to publish `Window` objects
         on) closed windows to the store and the lake as one Arrow table too. Without the
         columnar engine (another detector) or with a tick log, the rows take `handle`'s path

@@ -30,7 +30,7 @@ from tickwatch.sources import Record, Source
 from tickwatch.sources.simulate import MarketSimulator, SimulatedSource
 from tickwatch.store import ParquetLake, SqlStore
 from tickwatch.store.alert_rows import MARKET_ALERTS
-from tickwatch.store.wal import TickLog, read_ticks
+from tickwatch.store.ticklog import TickLog, read_ticks
 from tickwatch.web import WebServer, create_app
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from tickwatch.normalize import parse_tick
 from tickwatch.processor import Processor
 from tickwatch.store import SqlStore
 from tickwatch.store.divergence_rows import divergences
-from tickwatch.store.wal import TickLog
+from tickwatch.store.ticklog import TickLog
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 NOW = datetime(2030, 1, 1, tzinfo=UTC)

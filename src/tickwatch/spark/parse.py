@@ -1,6 +1,6 @@
 """Stage 1 of the job: raw Kafka records to validated ticks or dead letters (mapInArrow).
 
-A chunk of records is judged as columns by `tickwatch.sources.fastread.to_batch`, the array
+A chunk of records is judged as columns by `tickwatch.sources.replay_columns.to_batch`, the array
 checks `tickwatch replay` uses, which accept a chunk only when every row is one that
 `tickwatch.normalize.parse_tick` would accept with the same tick. A chunk with any doubtful
 record (malformed JSON, a negative price, a missing ingest time, ...) goes record by record
@@ -36,7 +36,7 @@ from tickwatch.engine.windows import from_micros, micros
 from tickwatch.errors import InvalidTick
 from tickwatch.model import Tick
 from tickwatch.normalize import parse_tick, reject
-from tickwatch.sources.fastread import SCHEMA, _plain, to_batch
+from tickwatch.sources.replay_columns import SCHEMA, pyarrow_reads_like_orjson, to_batch
 from tickwatch.spark.schemas import KIND_INVALID, KIND_TICK, TICK_NUMBERS, VALIDATED
 
 _ARROW = to_arrow_schema(VALIDATED)
@@ -77,7 +77,7 @@ def tick_row(tick: Tick) -> dict[str, Any]:
 def _as_columns(values: list[bytes], received: Any, max_skew: timedelta) -> TickBatch | None:
     """The chunk as validated columns, or None when any record needs `parse_tick`."""
     data = b"\n".join(values) + b"\n"
-    if data.count(b"\n") != len(values) or not _plain(data, len(values)):
+    if data.count(b"\n") != len(values) or not pyarrow_reads_like_orjson(data, len(values)):
         return None  # a record spanning lines, or bytes pyarrow reads unlike orjson
     options = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
     table = None

@@ -5,7 +5,7 @@
 
 Times cross stage boundaries as integer microseconds since the epoch (`*_us`), which is exact
 and free of the session time zone. Record text stays bytes until the project's validator
-(`tickwatch.sources.fastread.to_batch`, or `tickwatch.normalize.parse_tick` for a chunk it
+(`tickwatch.sources.replay_columns.to_batch`, or `tickwatch.normalize.parse_tick` for a chunk it
 cannot vouch for) reads it, so both engines judge a record the same way: Spark's JSON reader
 would coerce a numeric `symbol` to text and accept a bare `NaN`, the validator rejects both.
 

@@ -56,8 +56,8 @@ from tickwatch.web.models import (
     WindowPage,
 )
 from tickwatch.web.paging import BadCursor
+from tickwatch.web.pipeline_view import PipelineView
 from tickwatch.web.queries import Reader, Span, parse_range
-from tickwatch.web.state import PipelineView
 from tickwatch.web.store_metrics import StoreCollector
 from tickwatch.web.storeview import open_view
 from tickwatch.web.workflow import attach_states, workflow_router

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tickwatch.config import Settings
 from tickwatch.ops.checks import ACTING, CheckResult, OpsContext, expand, run_checks
 from tickwatch.store.sql import clean_market_data
-from tickwatch.web.state import PipelineView
+from tickwatch.web.pipeline_view import PipelineView
 from tickwatch.web.storeview import StoreView
 
 CHECK_TTL_SECONDS = 10.0

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from tickwatch.web.state import PipelineView
+from tickwatch.web.pipeline_view import PipelineView
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

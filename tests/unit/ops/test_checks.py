@@ -9,6 +9,7 @@ import pytest
 
 from tickwatch.config import Settings
 from tickwatch.errors import CheckFailed, ConfigError
+from tickwatch.ops.airflow_tasks import summary_task
 from tickwatch.ops.checks import (
     REGISTRY,
     CheckResult,
@@ -20,7 +21,6 @@ from tickwatch.ops.checks import (
     run_check,
     worst,
 )
-from tickwatch.ops.tasks import summary_task
 
 PIPELINE = [
     "kafka", "store", "topics", "producer-stock", "producer-crypto", "stream-job", "freshness",

@@ -14,7 +14,7 @@ from tickwatch.processor import Processor
 from tickwatch.sources.simulate import MarketSimulator
 from tickwatch.store import SqlStore
 from tickwatch.store.sql import dead_letters
-from tickwatch.store.wal import TickLog
+from tickwatch.store.ticklog import TickLog
 
 START = datetime(2024, 3, 4, 13, 0, tzinfo=UTC)
 NOW = datetime(2030, 1, 1, tzinfo=UTC)

@@ -14,8 +14,9 @@ are yielded for `Processor.handle`, so rejections and their reasons are always t
 pyarrow's JSON parser is more lenient than orjson (the exact path's parser) in places that
 never reach a checked column: it reads `NaN` and `Infinity`, invalid UTF-8 and nesting deeper
 than orjson's limit in fields it ignores. So a JSON block is parsed by pyarrow only when its
-bytes hold none of those (`_plain`); the property test in tests/unit/sources/test_fastread.py
-feeds generated files through both lanes and asserts the same ticks and the same rejections.
+bytes hold none of those (`pyarrow_reads_like_orjson`); the property test in
+tests/unit/sources/test_replay_columns.py feeds generated files through both lanes and asserts
+the same ticks and the same rejections.
 """
 
 from __future__ import annotations
@@ -173,14 +174,14 @@ def _json_block(data: bytes, now: datetime, max_skew: timedelta) -> Block:
     batch = None if table is None else to_batch(table, now, max_skew)
     if batch is not None and table is not None:
         lines = data.count(b"\n")
-        if table.num_rows == lines and _plain(data, lines):
+        if table.num_rows == lines and pyarrow_reads_like_orjson(data, lines):
             return Block(batch, [], table.num_rows)
     with io.BytesIO(data) as raw:
         records = list(json_records(raw))
     return Block(None, records, len(records))
 
 
-def _plain(data: bytes, lines: int) -> bool:
+def pyarrow_reads_like_orjson(data: bytes, lines: int) -> bool:
     """Whether orjson reads these `lines` JSON lines as pyarrow did: one object per line (one
     `{`, and `}` ending the line: pyarrow reads `{..}{..}` as two rows, and skips a blank line),
     no nesting (no `[`), valid UTF-8 without a byte order mark, no `NaN`/`Infinity` literal.

@@ -23,9 +23,9 @@ from tickwatch.engine.batch import TickBatch
 from tickwatch.errors import InvalidTick
 from tickwatch.normalize import parse_tick, payload_text
 from tickwatch.processor import decode
-from tickwatch.sources import fastread
-from tickwatch.sources.fastread import read_blocks
+from tickwatch.sources import replay_columns
 from tickwatch.sources.replay import read_records
+from tickwatch.sources.replay_columns import read_blocks
 
 NOW = datetime(2024, 3, 5, tzinfo=UTC)
 SKEW = timedelta(minutes=5)
@@ -352,12 +352,12 @@ def test_generated_json_lines_files_read_the_same_in_both_lanes(
     path = tmp_path / "t.jsonl"
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + b"\n".join(body)
                      + (b"\n" if final_newline else b""))  # fmt: skip
-    original = fastread.BLOCK_BYTES
-    fastread.BLOCK_BYTES = block  # small blocks: some go fast, their neighbours the exact way
+    original = replay_columns.BLOCK_BYTES
+    replay_columns.BLOCK_BYTES = block  # small blocks: some go fast, their neighbours the exact way
     try:
         fast = fast_lane(path)
     finally:
-        fastread.BLOCK_BYTES = original
+        replay_columns.BLOCK_BYTES = original
     exact = exact_lane(path)
     ledger.record(LANES, "generated JSON Lines files", len(body), "same outcomes",
                   "same outcomes" if fast == exact else "different outcomes")  # fmt: skip
