@@ -9,30 +9,43 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
-from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from tickwatch.errors import SourceError, TickwatchError
+from tickwatch.cli_errors import exits_on_error, fail, mask_in_errors
+from tickwatch.cli_render import (
+    StatusBoard,
+    checks_table,
+    console,
+    evaluation_alerts,
+    evaluation_table,
+    feedback_line,
+    nab_lines,
+    nab_table,
+    out,
+    processes_table,
+    simulated_banner,
+    source_health,
+    stack_table,
+    status_line,
+    summary_table,
+)
+from tickwatch.errors import SourceError
 
 # Each command imports what it runs inside its body, so `tickwatch --help` (and a command that
 # needs no engine, web app or store) starts without loading pyarrow, SQLAlchemy, FastAPI or an
 # optional extra (Kafka, Spark, Grafana SDK). The names below serve type annotations only.
 if TYPE_CHECKING:
     from tickwatch.config import Settings
-    from tickwatch.processor import Counters
-    from tickwatch.runtime import Runtime
     from tickwatch.sources import Source
     from tickwatch.sources.simulate import SimulatedSource
 
@@ -42,9 +55,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out = Console()
-
 DataDir = Annotated[
     Path | None,
     typer.Option(
@@ -85,18 +95,17 @@ def _settings(**overrides: Any) -> Settings:
     from tickwatch.config import load_settings
     from tickwatch.extras import require
 
-    try:
+    with exits_on_error():
         settings = load_settings(**overrides)
         if settings.bus == "kafka":
             require("kafka", "BUS=kafka")
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
     _setup_logging(settings.log_level, settings.secret_values())
+    mask_in_errors(settings.secret_values())
     return settings
 
 
 @app.command()
+@exits_on_error()
 def run(
     data_dir: DataDir = None,
     source: Annotated[
@@ -133,14 +142,7 @@ def run(
             if settings.source == "simulate"
             else "no live market API is reachable"
         )
-        console.print(
-            Panel(
-                f"[bold]SIMULATED DATA[/] - {why}.\n"
-                f"Synthetic market (seed {settings.sim_seed}) at {settings.sim_speed:g}x real "
-                f"time, kept apart in {settings.data_dir}.",
-                style="bold yellow",
-            )
-        )
+        console.print(simulated_banner(settings, why))
     if settings.bus == "memory":  # on Kafka, run only produces: producers may share a dir
         _lock_data_dir(settings.data_dir, "run")
     if sources is None:
@@ -163,36 +165,30 @@ def run(
     try:
         with StatusBoard(console) as board:
             while not stop.wait(board.tick):
-                board.update(settings.mask(_status_line(runtime.processor.counters, runtime)))
+                board.update(settings.mask(status_line(runtime.processor.counters, runtime)))
                 if duration is not None and time.monotonic() - began >= duration:
                     break
                 if runtime.sources_finished():
                     break
     finally:
         console.print("stopping: flushing buffered rows and closing open windows ...")
-        try:
+        with exits_on_error(1):  # rows could not be stored: never report success
             runtime.shutdown()
-        except TickwatchError as exc:  # rows could not be stored: never report success
-            console.print(f"[red]error:[/] {settings.mask(str(exc))}")
-            raise typer.Exit(1) from None
     if not runtime.embedded_engine:
         console.print(
             f"published {runtime.published:,} ticks to Kafka at "
             f"{settings.kafka_bootstrap_servers}; the Spark job (`tickwatch spark`) processes them"
         )
         return
-    console.print(_summary(runtime.processor.counters))
+    console.print(summary_table(runtime.processor.counters))
 
 
 def _lock_data_dir(folder: Path, command: str) -> None:
     """Hold the data dir's writer lock (store/lock.py) while this process lives."""
     from tickwatch.store.lock import hold
 
-    try:
+    with exits_on_error():
         hold(folder, command)
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
 
 
 def _live_or_none(settings: Settings) -> list[Source] | None:
@@ -203,11 +199,8 @@ def _live_or_none(settings: Settings) -> list[Source] | None:
         return None
     if settings.source == "auto" and not live_reachable(settings):
         return None
-    try:
+    with exits_on_error():
         return live_sources(settings)
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
 
 
 def _existing_store(settings: Settings) -> Settings:
@@ -227,11 +220,10 @@ def _existing_store(settings: Settings) -> Settings:
     if settings.data_dir.name != SIMULATED_DIR and (simulated / db.name).is_file():
         console.print(f"no store at {db}; using the simulated run's store in {simulated}")
         return settings.model_copy(update={"data_dir": simulated})
-    console.print(
-        f"[red]error:[/] no store at {db} (nor in {simulated}): run `tickwatch run` or "
+    fail(
+        f"no store at {db} (nor in {simulated}): run `tickwatch run` or "
         "`tickwatch replay` first, or set DATA_DIR (or STORE_URL) to the store to use"
     )
-    raise typer.Exit(2)
 
 
 def _simulated_source(settings: Settings) -> SimulatedSource:
@@ -242,6 +234,7 @@ def _simulated_source(settings: Settings) -> SimulatedSource:
 
 
 @app.command()
+@exits_on_error()
 def serve(
     data_dir: DataDir = None,
     simulated: Annotated[
@@ -260,17 +253,14 @@ def serve(
         settings = settings.model_copy(update={"data_dir": settings.data_dir / SIMULATED_DIR})
     settings = _existing_store(settings)
     is_simulated = settings.data_dir.name == SIMULATED_DIR
-    try:
-        web_app = create_app(settings, simulated=is_simulated)
-    except TickwatchError as exc:  # e.g. the store refuses connections: no traceback
-        console.print(f"[red]error:[/] {settings.mask(str(exc))}")
-        raise typer.Exit(2) from None
+    web_app = create_app(settings, simulated=is_simulated)  # a store may refuse: exit 2
     server = WebServer(web_app, settings.web_host, settings.web_port)
     console.print(f"dashboard: [bold]{server.url}[/] (Ctrl+C stops)")
     server.run()
 
 
 @app.command()
+@exits_on_error()
 def produce(
     market: Annotated[str, typer.Argument(help="stocks (STOCK_SOURCE) or crypto (CRYPTO_SOURCE)")],
     once: Annotated[bool, typer.Option("--once", help="Poll each symbol once, then stop")] = False,
@@ -284,52 +274,43 @@ def produce(
     ] = None,
 ) -> None:
     """Run one live source alone and publish its ticks to its raw topic on the bus."""
-    from tickwatch.runtime import open_bus, raw_topic
+    from tickwatch.runtime import open_bus, publish_raw
     from tickwatch.sources.alphavantage import AlphaVantageSource
     from tickwatch.sources.coingecko import CoinGeckoSource
     from tickwatch.sources.streams import stream_source
 
     settings = _settings()
     if market not in ("stocks", "crypto"):
-        console.print(f"[red]error:[/] market must be stocks or crypto, got {market!r}")
-        raise typer.Exit(2)
+        fail(f"market must be stocks or crypto, got {market!r}")
     venue = settings.stock_source if market == "stocks" else settings.crypto_source
     if "," in venue:  # one producer process per feed: each writes its own raw ticks
-        console.print(f"[red]error:[/] produce runs one feed: set CRYPTO_SOURCE to one of {venue}")
-        raise typer.Exit(2)
+        fail(f"produce runs one feed: set CRYPTO_SOURCE to one of {venue}")
     streaming = venue not in ("alphavantage", "coingecko")
     if once and streaming:
-        console.print(f"[red]error:[/] {venue} streams trades: use --duration N, not --once")
-        raise typer.Exit(2)
+        fail(f"{venue} streams trades: use --duration N, not --once")
     rounds = 1 if once else None
-    try:
-        producer: Source = (
-            stream_source(settings, venue, duration=duration)
-            if streaming
-            else AlphaVantageSource(settings, rounds=rounds)
-            if market == "stocks"
-            else CoinGeckoSource(
-                settings, rounds=rounds, warm_start=not once, give_up_after=1 if once else None
-            )
+    producer: Source = (
+        stream_source(settings, venue, duration=duration)
+        if streaming
+        else AlphaVantageSource(settings, rounds=rounds)
+        if market == "stocks"
+        else CoinGeckoSource(
+            settings, rounds=rounds, warm_start=not once, give_up_after=1 if once else None
         )
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    )
     stop = _graceful_stop()
     bus = open_bus(settings)
     count = 0
     handle = out_file.open("wb") if out_file is not None else None
     try:
         for batch in producer.batches(stop):
-            for record in batch:
-                if handle is not None:
-                    handle.write(orjson.dumps(record) + b"\n")
-                else:
-                    key = str(record.get("symbol", "")) if isinstance(record, dict) else ""
-                    bus.publish(raw_topic(record), key, record)
+            if handle is not None:
+                handle.writelines(orjson.dumps(record) + b"\n" for record in batch)
+            else:
+                publish_raw(bus, batch)
             count += len(batch)
             console.print(
-                f"{producer.name}: {len(batch)} ticks | {_source_health(producer, settings.mask)}"
+                f"{producer.name}: {len(batch)} ticks | {source_health(producer, settings.mask)}"
             )
     finally:
         if handle is not None:
@@ -337,14 +318,10 @@ def produce(
         bus.close()
     where = str(out_file) if out_file is not None else "the bus"
     console.print(
-        f"{producer.name}: {count:,} ticks to {where} | {_source_health(producer, settings.mask)}"
+        f"{producer.name}: {count:,} ticks to {where} | {source_health(producer, settings.mask)}"
     )
     if once and not count and not stop.is_set():  # nothing fetched is a failure, not success
-        console.print(
-            f"[red]error:[/] {producer.name} --once wrote nothing: "
-            f"{settings.mask(producer.health.message or 'no new data')}"
-        )
-        raise typer.Exit(1)
+        fail(f"{producer.name} --once wrote nothing: {producer.health.message or 'no new data'}", 1)
 
 
 def _graceful_stop() -> threading.Event:
@@ -361,117 +338,8 @@ def _graceful_stop() -> threading.Event:
     return stop
 
 
-class StatusBoard:
-    """Where `tickwatch run` shows its status line.
-
-    On a terminal: one line redrawn in place (rich Live, transient), cut to the screen width
-    so it never grows into a block; log lines print above it and it vanishes when the run
-    stops. Elsewhere (CI, a pipe, a log file) redrawing would only add noise, so a plain line
-    is printed whole, as one line, every `every` seconds. `tick` is how often the caller
-    should update.
-    """
-
-    def __init__(
-        self, target: Console, every: float = 5.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        from rich.live import Live
-
-        self.console = target
-        self.every = every
-        self.clock = clock
-        self.live = (
-            Live(console=target, transient=True, auto_refresh=False) if target.is_terminal else None
-        )
-        self.tick = 1.0 if self.live is not None else every
-        self._last = clock()
-
-    def __enter__(self) -> StatusBoard:
-        if self.live is not None:
-            self.live.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.live is not None:
-            self.live.stop()
-
-    def update(self, line: str) -> None:
-        from rich.text import Text
-
-        if self.live is not None:
-            text = Text.from_markup(line, overflow="ellipsis")
-            text.no_wrap = True
-            self.live.update(text, refresh=True)
-            return
-        now = self.clock()
-        if now - self._last >= self.every * 0.9:  # stop.wait(every) may wake a hair early
-            self._last = now
-            self.console.print(Text.from_markup(line), soft_wrap=True)  # whole, one line
-
-
-def _status_line(c: Counters, runtime: Runtime) -> str:
-    high = sum(n for (_, sev), n in c.anomalies.items() if sev == "high")
-    tasks = ", ".join(
-        f"{name.removeprefix('source:')} {t.state}"
-        + (f" ({t.restarts} restarts)" if t.restarts else "")
-        for name, t in runtime.supervisor.tasks.items()
-    )
-    market = c.last_event_time.strftime("%Y-%m-%d %H:%M") if c.last_event_time else "-"
-    if not runtime.embedded_engine:  # on Kafka this process only produces: count what it did
-        health = "".join(f" | {_source_health(s, runtime.settings.mask)}" for s in runtime.sources)
-        now = f"[dim]{datetime.now():%H:%M:%S}[/]"
-        return f"{now} published {runtime.published:,} ticks to Kafka | {tasks}{health}"
-    return (
-        f"[dim]{datetime.now():%H:%M:%S}[/] market time {market} | ticks {c.ticks_in:,} | "
-        f"windows {c.windows:,} | anomalies {c.anomaly_total:,} (high {high}) | "
-        f"[bold]alerts {c.alerts_opened:,}[/] | "
-        f"late {c.late} | rejected {c.rejected} | dup {c.duplicates} | {tasks}"
-        + "".join(f" | {_source_health(s, runtime.settings.mask)}" for s in runtime.sources)
-    )
-
-
-def _source_health(source: Source, mask: Callable[[str], str] = str) -> str:
-    """One source's state, remaining call budget and, when unwell, why (secrets masked
-    before the message is cut, so no part of a key shows)."""
-    h = source.health
-    style = {"ok": "green", "degraded": "yellow", "paused": "yellow", "down": "red"}
-    text = f"{source.name} [{style.get(h.state, 'dim')}]{h.state}[/]"
-    left = h.figures.get("remaining_calls_today")
-    if left is not None:
-        text += f" ({left} calls left today)"
-    # a trade stream's troubles, when it has any (sources.streams)
-    troubles = [
-        f"{h.figures[k]} {k}" for k in ("reconnects", "unfilled", "drops") if h.figures.get(k)
-    ]
-    if troubles:
-        text += f" ({', '.join(troubles)})"
-    if h.state in ("degraded", "paused", "down") and h.message:
-        text += f": {mask(h.message)[:100]}"
-    return text
-
-
-def _summary(c: Counters) -> Table:
-    table = Table(title="Summary", show_header=False)
-    for label, value in (
-        ("ticks read", c.ticks_in),
-        ("accepted", c.accepted),
-        ("rejected (invalid)", c.rejected),
-        ("late", c.late),
-        ("duplicates", c.duplicates),
-        ("windows", c.windows),
-        ("anomalies", c.anomaly_total),
-        ("alerts opened", c.alerts_opened),
-        ("market-wide events", c.market_events),
-        ("data faults", c.data_faults),
-    ):
-        table.add_row(label, f"{value:,}")
-    for (kind, severity), n in sorted(c.anomalies.items()):
-        table.add_row(f"  {kind} / {severity}", f"{n:,}")
-    for reason, n in c.rejected_reasons.most_common(5):
-        table.add_row(f"  rejected: {reason}", f"{n:,}")
-    return table
-
-
 @app.command()
+@exits_on_error()
 def replay(
     paths: Annotated[list[Path], typer.Argument(help="JSON Lines, CSV or Parquet tick files")],
     data_dir: DataDir = None,
@@ -491,12 +359,8 @@ def replay(
 
     settings = _settings(data_dir=data_dir)
     logging.getLogger("tickwatch.processor").setLevel(logging.WARNING)
-    try:
-        source = ReplaySource(paths, speed)
-        store = SqlStore(settings.database_url, bulk=True)
-    except TickwatchError as exc:  # the text may quote the file: never rich markup
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+    source = ReplaySource(paths, speed)
+    store = SqlStore(settings.database_url, bulk=True)
     _lock_data_dir(settings.data_dir, "replay")
     processor = Processor(settings, store, ParquetLake(settings.data_dir / "lake"))
     # counting reads every file once more: only for a progress bar someone sees
@@ -528,11 +392,9 @@ def replay(
     else:
         stopped = False
     try:
-        processor.finish()
-        provenance.record(store.engine, seen)
-    except TickwatchError as exc:  # rows could not be stored: never report success
-        console.print(f"[red]error:[/] {settings.mask(str(exc))}")
-        raise typer.Exit(1) from None
+        with exits_on_error(1):  # rows could not be stored: never report success
+            processor.finish()
+            provenance.record(store.engine, seen)
     finally:
         store.close()
     if stopped:
@@ -541,7 +403,7 @@ def replay(
     if as_json:
         out.print_json(orjson.dumps(summary.as_dict()).decode())
     else:
-        console.print(_summary(summary))
+        console.print(summary_table(summary))
         console.print(
             f"results in {settings.database_url.removeprefix('sqlite:///')} and "
             f"{settings.data_dir / 'lake'}"
@@ -566,6 +428,7 @@ def _progress(quiet: bool) -> Progress:
 
 
 @app.command()
+@exits_on_error()
 def simulate(
     out_file: Annotated[Path, typer.Option("--out", help="Tick file to write (.jsonl)")],
     labels: Annotated[
@@ -599,6 +462,7 @@ def simulate(
 
 
 @app.command()
+@exits_on_error()
 def evaluate(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="JSON Lines, CSV or Parquet tick files")
@@ -648,38 +512,17 @@ def evaluate(
         _evaluate_nab(nab_dir, settings, as_json)
         return
     if not paths or labels is None:
-        console.print("[red]error:[/] give tick files and --labels FILE, or --nab DIR")
-        raise typer.Exit(2)
+        fail("give tick files and --labels FILE, or --nab DIR")
     from tickwatch.sources.replay import ReplaySource
 
-    try:
-        ranges = evaluation.read_labels(labels)
-        source = ReplaySource(paths)
-        result = evaluation.evaluate(source.batches(threading.Event()), ranges, settings)
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    ranges = evaluation.read_labels(labels)
+    source = ReplaySource(paths)
+    result = evaluation.evaluate(source.batches(threading.Event()), ranges, settings)
     if as_json:
         out.print_json(orjson.dumps(result.as_dict()).decode())
         return
-    table = Table(title=f"Anomalies per window: {result.detector} ({result.windows:,} windows)")
-    for column in ("type", "labels", "found", "anomalies", "true", "other type"):
-        table.add_column(column, justify="left" if column == "type" else "right")
-    for column in ("precision", "recall", "F1", "delay"):
-        table.add_column(column, justify="right")
-    for m in result.metrics:
-        delay = "-" if m.mean_delay is None else f"{m.mean_delay:.2f}"
-        table.add_row(
-            m.name, f"{m.labels:,}", f"{m.detected:,}", f"{m.alerts:,}", f"{m.true_alerts:,}",
-            f"{m.cross:,}", f"{m.precision:.3f}", f"{m.recall:.3f}", f"{m.f1:.3f}", delay,
-        )  # fmt: skip
-    out.print(table)
-    a = result.alerts
-    out.print(
-        f"Alerts: {a.alerts:,} ({a.per_symbol_day:.2f} per symbol-day), {a.true_alerts:,} on a "
-        f"label; labels found {a.detected:,} of {a.labels:,}; precision {a.precision:.3f}, "
-        f"recall {a.recall:.3f}, F1 {a.f1:.3f}; data faults {a.faults:,}"
-    )
+    out.print(evaluation_table(result))
+    out.print(evaluation_alerts(result))
     if result.rejected:
         console.print(f"[yellow]{result.rejected:,} records rejected or late (not scored)[/]")
 
@@ -692,16 +535,11 @@ def _evaluate_feedback(settings: Settings, as_json: bool) -> None:
 
     url = settings.database_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        console.print(
-            f"[red]error:[/] no store at {url.removeprefix('sqlite:///')}: set DATA_DIR (or "
+        fail(
+            f"no store at {url.removeprefix('sqlite:///')}: set DATA_DIR (or "
             "STORE_URL) to the store the dashboard serves"
         )
-        raise typer.Exit(2)
-    try:
-        store = SqlStore(url)
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+    store = SqlStore(url)
     try:
         marks = feedback(store.engine)
     finally:
@@ -710,11 +548,7 @@ def _evaluate_feedback(settings: Settings, as_json: bool) -> None:
     if as_json:
         out.print_json(orjson.dumps(result).decode())
         return
-    precision = "-" if marks.precision is None else f"{marks.precision:.3f}"
-    out.print(
-        f"Feedback: {marks.marks:,} marks, {marks.true:,} true positives, "
-        f"{marks.false:,} false positives; precision {precision}"
-    )
+    out.print(feedback_line(marks))
 
 
 def _evaluate_nab(directory: Path, settings: Settings, as_json: bool) -> None:
@@ -723,36 +557,20 @@ def _evaluate_nab(directory: Path, settings: Settings, as_json: bool) -> None:
     from tickwatch import evaluate as evaluation
     from tickwatch import nab
 
-    try:
-        total = len(nab.load(directory))
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("NAB files", total=total)
-            result = evaluation.evaluate_nab(
-                directory, settings, lambda _name: progress.advance(task)
-            )
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    total = len(nab.load(directory))
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("NAB files", total=total)
+        result = evaluation.evaluate_nab(directory, settings, lambda _name: progress.advance(task))
     if as_json:
         out.print_json(orjson.dumps(result.as_dict()).decode())
         return
-    table = Table(title=f"NAB standard profile: {len(result.files)} files")
-    for column in ("category", "score"):
-        table.add_column(column, justify="left" if column == "category" else "right")
-    for category, score in result.categories().items():
-        table.add_row(category, f"{score:.1f}")
-    table.add_row("[b]all files[/]", f"[b]{result.score:.1f}[/]")
-    out.print(table)
-    windows = sum(f.windows for f in result.files)
-    found = sum(f.detected for f in result.files)
-    out.print(
-        f"{found} of {windows} labelled windows found; {result.alerts:,} alerts "
-        "(null detector 0, perfect 100)"
-    )
-    out.print(f"every per-window anomaly taken as a detection instead: {result.window_score:.1f}")
+    out.print(nab_table(result))
+    for line in nab_lines(result):
+        out.print(line)
 
 
 @app.command()
+@exits_on_error()
 def check(
     names: Annotated[
         list[str] | None,
@@ -781,11 +599,7 @@ def check(
     from tickwatch.ops.stack import detect
 
     settings = detect(_settings(data_dir=data_dir))
-    try:
-        selected = expand(names or DEFAULT_CHECKS)
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    selected = expand(names or DEFAULT_CHECKS)
     settings = _existing_store(settings)
     failed = _run_and_show_checks(
         settings, selected, as_json, kafka_bootstrap=kafka, topic_prefix=topic_prefix,
@@ -812,19 +626,12 @@ def _run_and_show_checks(
         body = {"verdict": verdict.value, "checks": [r.as_dict() for r in results]}
         out.print_json(orjson.dumps(body, default=str).decode())
     else:
-        colour = {"ok": "green", "warn": "yellow", "fail": "red"}
-        table = Table(title=f"tickwatch check: [{colour[verdict.value]}]{verdict.value.upper()}[/]")
-        table.add_column("check")
-        table.add_column("verdict")
-        table.add_column("message", overflow="fold")
-        for r in results:
-            c = colour[r.verdict.value]
-            table.add_row(r.name, f"[{c}]{r.verdict.value}[/]", r.message)
-        out.print(table)
+        out.print(checks_table(results, verdict.value))
     return verdict.value == "fail"
 
 
 @app.command()
+@exits_on_error()
 def spark(
     data_dir: DataDir = None,
     kafka: Annotated[
@@ -857,36 +664,29 @@ def spark(
     from tickwatch.extras import require
 
     settings = _settings(data_dir=data_dir, store_url=store, kafka_bootstrap_servers=kafka)
-    try:
-        require("spark", "tickwatch spark")
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+    require("spark", "tickwatch spark")
     from tickwatch.spark.jars import resolve_jars
     from tickwatch.spark.job import JobConfig, run
 
-    try:
-        if print_jars:
-            out.print(",".join(str(jar) for jar in resolve_jars()), soft_wrap=True)
-            return
-        config = JobConfig.from_settings(
-            settings,
-            checkpoint=checkpoint,
-            topic_prefix=topic_prefix,
-            trigger_seconds=trigger,
-            max_offsets_per_trigger=max_offsets,
-        )
-        console.print(
-            f"Spark job: {config.bootstrap_servers} → {config.store_url.split('@')[-1]}, "
-            f"lake {config.lake}, checkpoint {config.checkpoint}"
-        )
-        run(config, master, available_now=once)
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    if print_jars:
+        out.print(",".join(str(jar) for jar in resolve_jars()), soft_wrap=True)
+        return
+    config = JobConfig.from_settings(
+        settings,
+        checkpoint=checkpoint,
+        topic_prefix=topic_prefix,
+        trigger_seconds=trigger,
+        max_offsets_per_trigger=max_offsets,
+    )
+    console.print(
+        f"Spark job: {config.bootstrap_servers} → {config.store_url.split('@')[-1]}, "
+        f"lake {config.lake}, checkpoint {config.checkpoint}"
+    )
+    run(config, master, available_now=once)
 
 
 @app.command()
+@exits_on_error()
 def alerts(
     kafka: Annotated[
         str | None, typer.Option(help="Kafka bootstrap host:port [KAFKA_BOOTSTRAP_SERVERS]")
@@ -912,20 +712,16 @@ def alerts(
     from tickwatch.store import SqlStore
 
     settings = _settings(store_url=store, kafka_bootstrap_servers=kafka)
-    try:
-        require("kafka", "tickwatch alerts")
-        from tickwatch.bus.kafka import KafkaBus
+    require("kafka", "tickwatch alerts")
+    from tickwatch.bus.kafka import KafkaBus
 
-        sql = SqlStore(settings.database_url)
-        bus = KafkaBus(
-            settings.kafka_bootstrap_servers,
-            group=GROUP,
-            topic_prefix=topic_prefix,
-            partitions=settings.kafka_topic_partitions,
-        )
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+    sql = SqlStore(settings.database_url)
+    bus = KafkaBus(
+        settings.kafka_bootstrap_servers,
+        group=GROUP,
+        topic_prefix=topic_prefix,
+        partitions=settings.kafka_topic_partitions,
+    )
     from tickwatch.alerts import WebhookNotifier
 
     notifier = WebhookNotifier.from_settings(settings, sql.engine)  # None without a URL
@@ -949,8 +745,7 @@ def alerts(
         bus.close()
         sql.close()
     if stage.held:
-        console.print(f"[red]error:[/] {stage.held} alert rows could not be stored")
-        raise typer.Exit(1)
+        fail(f"{stage.held} alert rows could not be stored", 1)
     summary = describe(stage)
     read = "" if windows < 0 else f"{windows:,} windows read; "
     console.print(
@@ -968,6 +763,7 @@ app.add_typer(stack_app, name="stack")
 
 
 @stack_app.command("up")
+@exits_on_error()
 def stack_up(
     data_dir: DataDir = None,
     source: Annotated[
@@ -988,42 +784,21 @@ def stack_up(
 
     settings = _settings(data_dir=data_dir)
     if source not in ("auto", "live", "simulate"):
-        console.print(f"[red]error:[/] --source must be auto, live or simulate, got {source!r}")
-        raise typer.Exit(2)
-    try:
-        require("kafka", "tickwatch stack")
-        require("spark", "tickwatch stack")
-        console.print("starting the stack (the first start fetches Kafka's and Spark's jars)")
-        port = airflow_port if airflow else None
-        body = stack.up(settings, source, trigger, port)  # type: ignore[arg-type]
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {escape(settings.mask(str(exc)))}")
-        raise typer.Exit(2) from None
-    table = Table(title="tickwatch stack: up", show_header=False)
-    table.add_row("dashboard", body["web_url"])
-    if body["airflow_url"]:
-        table.add_row("Airflow", f"{body['airflow_url']} (user {settings.airflow_admin_user})")
-    table.add_row("Kafka", body["kafka_bootstrap_servers"])
-    table.add_row("PostgreSQL", f"{body['store_url']} (password: POSTGRES_PASSWORD)")
-    table.add_row("Spark checkpoint", str(Path(body["data_dir"]) / "checkpoints" / "spark"))
-    table.add_row("logs and pids", str(stack.stack_dir(Path(body["data_dir"]))))
-    out.print(table)
-    _show_processes(stack.processes(settings))
-
-
-def _show_processes(processes: list[Any]) -> bool:
-    """The processes table; True when one is dead."""
-    table = Table(title="processes")
-    for column in ("process", "pid", "state", "log"):
-        table.add_column(column, overflow="fold")
-    for p in processes:
-        state = "[green]alive[/]" if p.alive else "[red]dead[/]"
-        table.add_row(p.name, str(p.pid or "-"), state, str(p.log))
-    out.print(table)
-    return not all(p.alive for p in processes)
+        fail(f"--source must be auto, live or simulate, got {source!r}")
+    require("kafka", "tickwatch stack")
+    require("spark", "tickwatch stack")
+    console.print("starting the stack (the first start fetches Kafka's and Spark's jars)")
+    port = airflow_port if airflow else None
+    body = stack.up(settings, source, trigger, port)  # type: ignore[arg-type]
+    data = Path(body["data_dir"])
+    spark_checkpoint = str(data / "checkpoints" / "spark")
+    logs = str(stack.stack_dir(data))
+    out.print(stack_table(body, settings.airflow_admin_user, spark_checkpoint, logs))
+    out.print(processes_table(stack.processes(settings)))
 
 
 @stack_app.command("status")
+@exits_on_error()
 def stack_status(
     names: Annotated[
         list[str] | None, typer.Argument(help="Checks or groups to run [pipeline]")
@@ -1039,22 +814,20 @@ def stack_status(
 
     settings = _settings(data_dir=data_dir)
     if stack.read_stack(settings.data_dir) is None:
-        console.print(
-            f"[red]error:[/] no stack under {stack.stack_dir(settings.data_dir)}: "
+        fail(
+            f"no stack under {stack.stack_dir(settings.data_dir)}: "
             "start one with `tickwatch stack up` (or set DATA_DIR)"
         )
-        raise typer.Exit(2)
-    dead = _show_processes(stack.processes(settings))
-    try:
-        selected = expand(names or ["pipeline"])
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    processes = stack.processes(settings)
+    out.print(processes_table(processes))
+    dead = not all(p.alive for p in processes)
+    selected = expand(names or ["pipeline"])
     if _run_and_show_checks(stack.detect(settings), selected, as_json) or dead:
         raise typer.Exit(1)
 
 
 @stack_app.command("down")
+@exits_on_error()
 def stack_down(
     data_dir: DataDir = None,
     delete_data: Annotated[
@@ -1067,11 +840,7 @@ def stack_down(
     from tickwatch.ops import stack
 
     settings = _settings(data_dir=data_dir)
-    try:
-        stopped = stack.down(settings, keep_data=not delete_data)
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {escape(settings.mask(str(exc)))}")
-        raise typer.Exit(2) from None
+    stopped = stack.down(settings, keep_data=not delete_data)
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
 
 
@@ -1084,11 +853,10 @@ def bench(ctx: typer.Context) -> None:
     `make bench`). Options go to the runner: `tickwatch bench --help` lists them."""
     root = Path(__file__).resolve().parents[2]
     if not (root / "bench" / "__main__.py").is_file():
-        console.print(
-            "[red]error:[/] tickwatch bench runs from a source checkout: no bench/ folder "
+        fail(
+            "tickwatch bench runs from a source checkout: no bench/ folder "
             f"beside {root / 'src'}; clone the repository and run `make bench`"
         )
-        raise typer.Exit(2)
     done = subprocess.run([sys.executable, "-m", "bench", *ctx.args], cwd=root, check=False)
     raise typer.Exit(done.returncode)
 
@@ -1099,6 +867,7 @@ StoreUrl = Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store 
 
 
 @store_app.command("upgrade")
+@exits_on_error()
 def store_upgrade(
     store: StoreUrl = None,
     revision: Annotated[str, typer.Option(help="Target revision (default: the newest)")] = "heads",
@@ -1111,6 +880,7 @@ def store_upgrade(
 
 
 @store_app.command("downgrade")
+@exits_on_error()
 def store_downgrade(
     to: Annotated[str, typer.Option("--to", help="Revision to go back to (-1: one step)")],
     store: StoreUrl = None,
@@ -1129,12 +899,8 @@ def _migrate_store(store: str | None, direction: str, revision: str) -> None:
     from tickwatch.store import migrate
     from tickwatch.store.sql import connect
 
-    try:
-        engine = connect(settings.store_url)
-        before, after = getattr(migrate, direction)(engine, revision)
-    except TickwatchError as exc:
-        console.print(f"[red]error:[/] {escape(settings.mask(str(exc)))}")
-        raise typer.Exit(2) from None
+    engine = connect(settings.store_url)
+    before, after = getattr(migrate, direction)(engine, revision)
     engine.dispose()
     where = escape(engine.url.render_as_string(hide_password=True))
     if before == after:

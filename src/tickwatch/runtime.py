@@ -47,6 +47,13 @@ def raw_topic(record: Record) -> str:
     return RAW_STOCK_TICKS
 
 
+def publish_raw(bus: Bus, batch: list[Record]) -> None:
+    """Publish a source's batch to the raw topics, each record keyed by its symbol."""
+    for record in batch:
+        key = str(record.get("symbol", "")) if isinstance(record, dict) else ""
+        bus.publish(raw_topic(record), key, record)
+
+
 def open_bus(settings: Settings) -> Bus:
     """The bus BUS names: the in-process queue, or Kafka at KAFKA_BOOTSTRAP_SERVERS."""
     if settings.bus == "kafka":
@@ -228,9 +235,7 @@ class Runtime:
 
     def _pump(self, source: Source) -> None:
         for batch in source.batches(self.stop):
-            for record in batch:
-                key = str(record.get("symbol", "")) if isinstance(record, dict) else ""
-                self.bus.publish(raw_topic(record), key, record)
+            publish_raw(self.bus, batch)
             with self._published_lock:
                 self.published += len(batch)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from tickwatch.cli import _source_health
+from tickwatch.cli_render import source_health
 from tickwatch.sources import SourceHealth
 
 
 def line(**figures: object) -> str:
     health = SourceHealth(state="ok", figures=dict(figures))
-    return _source_health(SimpleNamespace(name="coinbase", health=health))  # type: ignore[arg-type]
+    return source_health(SimpleNamespace(name="coinbase", health=health))  # type: ignore[arg-type]
 
 
 def test_a_stream_shows_its_troubles_and_only_those():
