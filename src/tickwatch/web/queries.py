@@ -3,8 +3,8 @@
 Time ranges are relative to the newest data in the store, not to the wall clock: simulated data
 runs ahead of the clock and replays are historical, so "last 24h" means the 24 hours that end at
 the newest `window_end` stored. Every query works on SQLite and PostgreSQL alike (SQLAlchemy Core
-over `tickwatch.store.sql`'s tables); time bucketing happens in Python so that no
-dialect-specific date function is needed.
+over `tickwatch.store.sql`'s tables); the summary's counts are `aggregates`' GROUP BY selects,
+the ones Grafana's panels compile too.
 
 Relative volatility is the window's sample standard deviation as a percentage of its close,
 `volatility / close * 100`, so that a bitcoin and a cardano can share one axis; the rolling
@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby, tee
@@ -28,7 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tickwatch.model import AnomalyType, Severity
 from tickwatch.store.sql import clean_market_data, market_anomalies
-from tickwatch.web import paging
+from tickwatch.web import aggregates, paging
 from tickwatch.web.models import (
     AnomalyOut,
     AnomalyPage,
@@ -46,7 +46,7 @@ from tickwatch.web.models import (
 
 ROLLING_WINDOWS = 12
 MAX_SERIES_POINTS = 2000  # per symbol in /api/volatility: longer series are thinned evenly
-Z_BIN_LIMIT = 10
+Z_BIN_LIMIT = aggregates.Z_BIN_LIMIT
 _RANGE = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
 _UNIT = {"m": 60, "h": 3600, "d": 86400}
 
@@ -106,15 +106,14 @@ def rolling_mean(values: Sequence[float | None], size: int) -> list[float | None
     return list(rolling(values, size))
 
 
-def z_bins(z_scores: Sequence[float], limit: int = Z_BIN_LIMIT) -> list[ZBin]:
-    """Unit-wide bins of signed z from -limit to +limit; values beyond go to the end bins.
+def z_bins(counts: Mapping[int, int], limit: int = Z_BIN_LIMIT) -> list[ZBin]:
+    """The histogram of z-scores from their counts per bin (`aggregates.z_bins`: unit-wide
+    bins of signed z from -limit to +limit, the end bins open), every bin listed.
 
     Anomalies have |z| > threshold, so the middle bins are empty by construction; they are kept
-    so that the histogram's axis is symmetric and drops read left, spikes right. The end bins
-    are open: [limit - 1, inf) and (-inf, -limit + 1), and their `label` says so, so a z of 40
-    is never shown as "9".
+    so that the histogram's axis is symmetric and drops read left, spikes right. The end bins'
+    `label` says they are open, so a z of 40 is never shown as "9".
     """
-    counts = Counter(min(max(int(z // 1), -limit), limit - 1) for z in z_scores)
 
     def label(k: int) -> str:
         if k == limit - 1:
@@ -127,6 +126,19 @@ def z_bins(z_scores: Sequence[float], limit: int = Z_BIN_LIMIT) -> list[ZBin]:
         ZBin(low=k, high=k + 1, count=counts.get(k, 0), label=label(k))
         for k in range(-limit, limit)
     ]
+
+
+def _pairs(rows: Iterable[Any]) -> dict[Any, int]:
+    """(key, count) rows as a dict."""
+    return {key: int(n) for key, n in rows}
+
+
+def _per_hour(rows: Iterable[Any]) -> dict[datetime, Counter[str]]:
+    """(time, metric, anomalies) rows of `aggregates.per_hour` as counts per hour."""
+    hours: dict[datetime, Counter[str]] = defaultdict(Counter)
+    for hour, metric, n in rows:
+        hours[aggregates.hour_start(hour)][metric] = n
+    return dict(hours)
 
 
 class Reader:
@@ -339,18 +351,12 @@ class Reader:
         return sorted(prices, key=lambda p: (p.asset_type, p.symbol))
 
     def summary(self, span: Span, symbols: Sequence[str] = ()) -> Summary:
+        """The dashboard's counts (`aggregates`, the selects Grafana's panels compile too)."""
         a = market_anomalies
         where = _in_span(a.c.window_start, span)
         if symbols:
             where.append(a.c.symbol.in_(symbols))
-        query = select(
-            a.c.symbol,
-            a.c.asset_type,
-            a.c.window_start,
-            a.c.anomaly_type,
-            a.c.severity,
-            a.c.z_score,
-        ).where(and_(True, *where))
+        condition = and_(True, *where)
         c = clean_market_data
         cwhere = _in_span(c.c.window_start, span)
         if symbols:
@@ -358,73 +364,59 @@ class Reader:
         counts = select(func.count(), func.count(func.distinct(c.c.symbol))).where(
             and_(True, *cwhere)
         )
+        hour = aggregates.hour_of(a.c.window_start)
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
             windows, n_symbols = conn.execute(counts).one()
-        by_symbol: dict[str, Counter[str]] = defaultdict(Counter)
-        assets: dict[str, str] = {}
-        by_asset: dict[str, Counter[str]] = defaultdict(Counter)
-        hours: dict[datetime, list[Any]] = defaultdict(list)
-        for r in rows:
-            by_symbol[r.symbol][r.severity] += 1
-            assets[r.symbol] = r.asset_type
-            by_asset[r.asset_type][r.severity] += 1
-            hours[r.window_start.replace(minute=0, second=0, microsecond=0)].append(r)
-        ranking = [
-            Ranked(
-                symbol=s,
-                asset_type=assets[s],
-                total=sum(n.values()),
-                high=n[Severity.HIGH],
-                medium=n[Severity.MEDIUM],
-                low=n[Severity.LOW],
-            )
-            for s, n in by_symbol.items()
-        ]
-        ranking.sort(key=lambda x: (-x.total, -x.high, x.symbol))
+            ranked = conn.execute(aggregates.by_symbol(condition)).all()
+            by_asset = conn.execute(aggregates.by_asset_severity(condition)).all()
+            by_type: dict[str, int] = _pairs(conn.execute(aggregates.by_type(condition)))
+            bins: dict[int, int] = _pairs(conn.execute(aggregates.z_bins(condition)))
+            hourly = {
+                kind: _per_hour(conn.execute(aggregates.per_hour(key, condition, hour)))
+                for kind, key in (("severity", a.c.severity), ("type", a.c.anomaly_type))
+            }
+        by_severity = {k.value: sum(r._mapping[k.value] for r in by_asset) for k in Severity}
         return Summary(
             start=span.start,
             end=span.end,
-            total=len(rows),
-            high=sum(1 for r in rows if r.severity == Severity.HIGH),
+            total=sum(by_severity.values()),
+            high=by_severity[Severity.HIGH],
             windows=int(windows),
             symbols=int(n_symbols),
-            by_type={k.value: sum(1 for r in rows if r.anomaly_type == k) for k in AnomalyType},
-            by_severity={k.value: sum(1 for r in rows if r.severity == k) for k in Severity},
-            by_symbol=ranking,
+            by_type={k.value: by_type.get(k.value, 0) for k in AnomalyType},
+            by_severity=by_severity,
+            by_symbol=[Ranked.model_validate({**r._mapping, "total": r.anomalies}) for r in ranked],
             by_asset_severity={
-                asset: {k.value: n[k] for k in Severity} for asset, n in sorted(by_asset.items())
+                r.asset_type: {k.value: r._mapping[k.value] for k in Severity} for r in by_asset
             },
-            hourly=self._hourly(span, hours),
-            z_histogram=z_bins([r.z_score for r in rows]),
+            hourly=self._hourly(span, hourly["severity"], hourly["type"]),
+            z_histogram=z_bins(bins),
         )
 
     @staticmethod
-    def _hourly(span: Span, hours: dict[datetime, list[Any]]) -> list[HourBucket]:
+    def _hourly(
+        span: Span, severities: dict[datetime, Counter[str]], types: dict[datetime, Counter[str]]
+    ) -> list[HourBucket]:
         """One bucket per hour from the first anomaly in the range (at most MAX_TIMELINE back)
         to its end, empty hours included (a gap reads as calm)."""
-        if not hours and (span.start is None or span.end is None):
+        if not severities and (span.start is None or span.end is None):
             return []
-        first = span.start or min(hours)
-        last = span.end or max(hours) + timedelta(hours=1)
+        first = span.start or min(severities)
+        last = span.end or max(severities) + timedelta(hours=1)
         # a range of years ("99999d") must not build millions of empty buckets
         floor = datetime.min.replace(tzinfo=last.tzinfo)
         back = last - MAX_TIMELINE if last - floor > MAX_TIMELINE else floor  # year 1 is the floor
-        first = max(first, back, min(hours, default=last))
+        first = max(first, back, min(severities, default=last))
         hour = first.replace(minute=0, second=0, microsecond=0)
         buckets = []
         while hour < last:
-            rows = hours.get(hour, [])
+            by_severity, by_type = severities.get(hour, Counter()), types.get(hour, Counter())
             buckets.append(
                 HourBucket(
                     hour=hour,
-                    total=len(rows),
-                    by_severity={
-                        k.value: sum(1 for r in rows if r.severity == k) for k in Severity
-                    },
-                    by_type={
-                        k.value: sum(1 for r in rows if r.anomaly_type == k) for k in AnomalyType
-                    },
+                    total=by_severity.total(),
+                    by_severity={k.value: by_severity[k.value] for k in Severity},
+                    by_type={k.value: by_type[k.value] for k in AnomalyType},
                 )
             )
             hour += timedelta(hours=1)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, true
 
+from tickwatch.model import Anomaly, AnomalyType, AssetType, Severity
+from tickwatch.store import SqlStore
+from tickwatch.web import aggregates
 from tickwatch.web.queries import parse_range, rolling_mean, z_bins
 
 
@@ -38,13 +43,28 @@ def test_rolling_mean_skips_nulls_and_keeps_length() -> None:
     assert rolling_mean([], 12) == []
 
 
-def test_z_bins_are_unit_wide_signed_and_clamped() -> None:
-    bins = z_bins([3.2, 3.99, -3.5, 4.0, 12.0, -40.0], limit=5)
-    counts = {b.low: b.count for b in bins}
+def _anomalies(z_scores: list[float], path: Path) -> Engine:
+    """A store holding one anomaly per z-score (each its own symbol, so each its own row)."""
+    start = datetime(2024, 3, 4, 10, tzinfo=UTC)
+    store = SqlStore(f"sqlite:///{path}")
+    end, kind, high = start + timedelta(minutes=5), AnomalyType.PRICE_SPIKE, Severity.HIGH
+    rows = [
+        Anomaly(f"S{i}", AssetType.STOCK, start, end, kind, 1.0, 0.0, 1.0, z, high, start)
+        for i, z in enumerate(z_scores)
+    ]
+    store.write([], rows)
+    return store.engine
+
+
+def test_z_bins_are_unit_wide_signed_and_clamped(tmp_path: Path) -> None:
+    engine = _anomalies([3.2, 3.99, -3.5, 4.0, 12.0, -40.0], tmp_path / "t.db")
+    with engine.connect() as conn:
+        counts = {k: n for k, n in conn.execute(aggregates.z_bins(true(), limit=5))}
+    # 3.2 and 3.99 in [3, 4); -3.5 in [-4, -3); 4.0, and 12 clamped, in the top bin [4, inf);
+    # -40 clamped into the bottom bin (-inf, -4)
+    assert counts == {3: 2, -4: 1, 4: 2, -5: 1}
+    bins = z_bins(counts, limit=5)
     assert [b.low for b in bins] == [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4]
     assert all(b.high == b.low + 1 for b in bins)
-    assert counts[3] == 2  # 3.2 and 3.99
-    assert counts[-4] == 1  # -3.5 lies in [-4, -3)
-    assert counts[4] == 2  # 4.0, and 12 clamped into the top bin
-    assert counts[-5] == 1  # -40 clamped into the bottom bin
-    assert sum(counts.values()) == 6
+    assert [b.count for b in bins] == [1, 1, 0, 0, 0, 0, 0, 0, 2, 2]
+    assert (bins[0].label, bins[1].label, bins[-1].label) == ("< -4", "-4", "≥ 4")
