@@ -5,9 +5,11 @@ files differ from what this module generates, and a test runs the same check.
 
 The panels are the web dashboard's, in SQL for PostgreSQL over `clean_market_data` and
 `market_anomalies`, with Grafana's macros: `$__timeFilter(col)` (the picker's range),
-`$__time(col)`, `$__timeGroupAlias(col, 1h)` and the multi-value `$symbol` variable. The
-rolling window and the band width come from the same definitions as the web app
-(`tickwatch.web.queries.ROLLING_WINDOWS`, the default `Z_THRESHOLD`). Grafana's time picker
+`$__time(col)`, `$__timeGroup(col, 1h)` and the multi-value `$symbol` variable. The anomaly
+counts the web API shows too are its own selects (`tickwatch.web.aggregates`), compiled here
+for PostgreSQL with those macros as the row filter and the hour bucket, so both dashboards
+count alike. The rolling window and the band width come from the same definitions as the web
+app (`tickwatch.web.queries.ROLLING_WINDOWS`, the default `Z_THRESHOLD`). Grafana's time picker
 follows the wall clock, which suits the live distributed stack it watches.
 """
 
@@ -59,9 +61,13 @@ from grafana_foundation_sdk.models.dashboard import (
     ThresholdsMode,
     VariableRefresh,
 )
+from sqlalchemy import ColumnClause, Select, literal_column
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from tickwatch.config import Settings
 from tickwatch.model import CLEAN_MARKET_DATA, MARKET_ANOMALIES, Severity
+from tickwatch.web import aggregates
 from tickwatch.web.queries import ROLLING_WINDOWS
 
 COMMAND = "python -m tickwatch.grafana"
@@ -74,6 +80,9 @@ Z_THRESHOLD = float(Settings.model_fields["z_threshold"].default)
 
 A, C = MARKET_ANOMALIES, CLEAN_MARKET_DATA
 IN_RANGE = "$__timeFilter(window_start) AND symbol IN ($symbol)"
+PICKED = sql_text(IN_RANGE)  # the rows an aggregate counts: the picker's range and symbols
+HOUR: ColumnClause[Any] = literal_column("$__timeGroup(window_start, 1h)")
+POSTGRESQL = PGDialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it unannotated
 RELATIVE_VOLATILITY = "volatility / close * 100"
 ROLLING = (
     f"avg({RELATIVE_VOLATILITY}) OVER (PARTITION BY symbol ORDER BY window_start "
@@ -101,7 +110,10 @@ class SqlQuery(cogvariants.Dataquery):
 
 
 class Sql(cogbuilder.Builder[cogvariants.Dataquery]):
-    def __init__(self, raw_sql: str, fmt: str = "table") -> None:
+    def __init__(self, raw_sql: str | Select[Any], fmt: str = "table") -> None:
+        if not isinstance(raw_sql, str):  # an aggregate of the web API, for PostgreSQL
+            literal = {"literal_binds": True}  # no parameters: Grafana sends the text as is
+            raw_sql = str(raw_sql.compile(dialect=POSTGRESQL, compile_kwargs=literal))
         self._query = SqlQuery(" ".join(raw_sql.split()), fmt)
 
     def build(self) -> cogvariants.Dataquery:
@@ -140,7 +152,7 @@ def _severity_mappings() -> list[dict[str, object]]:
     ]
 
 
-def _bars(title: str, sql: str, colors: dict[str, str]) -> timeseries.Panel:
+def _bars(title: str, sql: str | Select[Any], colors: dict[str, str]) -> timeseries.Panel:
     panel = (
         timeseries.Panel()
         .title(title)
@@ -194,7 +206,7 @@ def market_overview() -> Dashboard:
         stat.Panel()
         .title("Total anomalies")
         .datasource(DATASOURCE)
-        .with_target(Sql(f'SELECT count(*) AS "anomalies" FROM {A} WHERE {IN_RANGE}'))
+        .with_target(Sql(aggregates.total(PICKED)))
         .color_scheme(_fixed("blue"))
         .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]))
     )
@@ -202,9 +214,7 @@ def market_overview() -> Dashboard:
         stat.Panel()
         .title("High-severity anomalies")
         .datasource(DATASOURCE)
-        .with_target(
-            Sql(f"SELECT count(*) AS \"high\" FROM {A} WHERE {IN_RANGE} AND severity = 'high'")
-        )
+        .with_target(Sql(aggregates.total(PICKED, Severity.HIGH)))
         .thresholds(_thresholds((None, "green"), (1, "red")))
         .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]))
     )
@@ -212,18 +222,12 @@ def market_overview() -> Dashboard:
         piechart.Panel()
         .title("Anomalies by type")
         .datasource(DATASOURCE)
-        .with_target(
-            Sql(
-                f'SELECT anomaly_type AS "type", count(*) AS "anomalies" FROM {A} '
-                f"WHERE {IN_RANGE} GROUP BY anomaly_type ORDER BY anomaly_type"
-            )
-        )
+        .with_target(Sql(aggregates.by_type(PICKED)))
         .reduce_options(ReduceDataOptions().values(True).calcs(["lastNotNull"]))
     )
     timeline = _bars(
         "Anomaly timeline (per hour, by type)",
-        "SELECT $__timeGroupAlias(window_start, 1h), anomaly_type AS metric, "
-        f'count(*) AS "anomalies" FROM {A} WHERE {IN_RANGE} GROUP BY 1, 2 ORDER BY 1, 2',
+        aggregates.per_hour(aggregates.A.c.anomaly_type, PICKED, HOUR),
         TYPE_COLORS,
     )
     prices = (
@@ -255,14 +259,11 @@ def market_overview() -> Dashboard:
         bargauge.Panel()
         .title("Anomalies by symbol")
         .datasource(DATASOURCE)
-        .with_target(
-            Sql(
-                f'SELECT symbol, count(*) AS "anomalies" FROM {A} WHERE {IN_RANGE} '
-                "GROUP BY symbol ORDER BY 2 DESC, 1"
-            )
-        )
+        .with_target(Sql(aggregates.by_symbol(PICKED)))
         .display_mode(BarGaugeDisplayMode.GRADIENT)
-        .reduce_options(ReduceDataOptions().values(True).calcs(["lastNotNull"]))
+        .reduce_options(
+            ReduceDataOptions().values(True).calcs(["lastNotNull"]).fields("/^anomalies$/")
+        )
         .thresholds(_thresholds((None, "green"), (5, "yellow"), (10, "red")))
         .min(0)
     )
@@ -348,35 +349,25 @@ def anomaly_alerts() -> Dashboard:
     )
     per_hour = _bars(
         "Anomalies per hour by severity",
-        "SELECT $__timeGroupAlias(window_start, 1h), severity AS metric, "
-        f'count(*) AS "anomalies" FROM {A} WHERE {IN_RANGE} GROUP BY 1, 2 ORDER BY 1, 2',
+        aggregates.per_hour(aggregates.A.c.severity, PICKED, HOUR),
         {s.value: c for s, c in SEVERITY_COLORS.items()},
     )
-    top = (
+    hidden = DynamicConfigValue("custom.hideFrom", {"legend": True, "tooltip": False, "viz": True})
+    top = _color_by_name(
         barchart.Panel()
         .title("Top anomalous symbols")
         .datasource(DATASOURCE)
-        .with_target(
-            Sql(
-                f'SELECT symbol, count(*) AS "anomalies", max(abs(z_score)) AS "max |z|" FROM {A} '
-                f"WHERE {IN_RANGE} GROUP BY symbol ORDER BY 2 DESC, 3 DESC LIMIT 10"
-            )
-        )
+        .with_target(Sql(aggregates.by_symbol(PICKED, limit=10)))
         .x_field("symbol")
-    )
-    severity_sums = ", ".join(
-        f"count(*) FILTER (WHERE severity = '{s.value}') AS \"{s.value}\"" for s in SEVERITY_COLORS
+        .stacking(StackingMode.NORMAL)
+        .override_by_name("anomalies", [hidden]),  # the stack of severities shows it
+        {s.value: c for s, c in SEVERITY_COLORS.items()},
     )
     by_asset = _color_by_name(
         barchart.Panel()
         .title("Severity by asset type")
         .datasource(DATASOURCE)
-        .with_target(
-            Sql(
-                f"SELECT asset_type, {severity_sums} FROM {A} WHERE {IN_RANGE} "
-                "GROUP BY asset_type ORDER BY asset_type"
-            )
-        )
+        .with_target(Sql(aggregates.by_asset_severity(PICKED)))
         .x_field("asset_type")
         .stacking(StackingMode.NORMAL),
         {s.value: c for s, c in SEVERITY_COLORS.items()},

@@ -3,7 +3,9 @@
 Each panel's `rawSql` is read from the committed dashboard JSON, Grafana's macros are expanded
 the way Grafana's PostgreSQL datasource expands them, and the result is compared with rows
 worked out by hand from the seed below (range 2024-03-04 00:00 to 23:59:59 UTC, $symbol = AAPL
-and bitcoin; MSFT and the 2024-03-05 rows must be filtered out).
+and bitcoin; MSFT and the 2024-03-05 rows must be filtered out). The anomaly counts the web API
+shows too are compiled from its own selects (`tickwatch.web.aggregates`): on these rows they must
+give the numbers of the web summary.
 
     windows    AAPL    10:00 o100 c101 v1000 vol0.5 (return mean 0.1, std 0.2)
                AAPL    10:05 o101 c102 v1500 vol1.02
@@ -31,6 +33,7 @@ from tickwatch import grafana
 from tickwatch.model import Anomaly, AnomalyType, AssetType, Feature, Score, Severity, Window
 from tickwatch.store import SqlStore
 from tickwatch.store.alert_rows import alerts
+from tickwatch.web.queries import Reader, Span
 
 ROOT = Path(__file__).resolve().parents[2] / "grafana"
 FROM = datetime(2024, 3, 4, tzinfo=UTC)
@@ -143,7 +146,10 @@ EXPECTED: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {
         ["type", "anomalies"],
         [("price_spike", 1), ("volatility_burst", 1), ("volume_surge", 1)],
     ),
-    "Anomalies by symbol": (["symbol", "anomalies"], [("AAPL", 2), ("bitcoin", 1)]),
+    "Anomalies by symbol": (
+        ["symbol", "asset_type", "anomalies", "high", "medium", "low"],
+        [("AAPL", "stock", 2, 1, 1, 0), ("bitcoin", "crypto", 1, 0, 0, 1)],
+    ),
     "Anomaly timeline (per hour, by type)": (
         ["time", "metric", "anomalies"],
         [(H10, "price_spike", 1), (H10, "volatility_burst", 1), (H11, "volume_surge", 1)],
@@ -189,8 +195,8 @@ EXPECTED: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {
     ),
     "z-score distribution": (["z_score"], [(-3.2,), (4.5,), (6.0,)]),  # compared sorted
     "Top anomalous symbols": (
-        ["symbol", "anomalies", "max |z|"],
-        [("AAPL", 2, 6.0), ("bitcoin", 1, 3.2)],
+        ["symbol", "asset_type", "anomalies", "high", "medium", "low"],
+        [("AAPL", "stock", 2, 1, 1, 0), ("bitcoin", "crypto", 1, 0, 0, 1)],
     ),
     "Severity by asset type": (
         ["asset_type", "high", "medium", "low"],
@@ -239,11 +245,12 @@ def expand(sql: str) -> str:
     iso_from, iso_to = (t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in (FROM, TO))
 
     def group(m: re.Match[str]) -> str:
-        seconds = int(m[2]) * UNIT[m[3]]
-        return f'floor(extract(epoch from {m[1]})/{seconds})*{seconds} AS "time"'
+        seconds = int(m[3]) * UNIT[m[4]]
+        alias = ' AS "time"' if m[1] else ""
+        return f"floor(extract(epoch from {m[2]})/{seconds})*{seconds}{alias}"
 
     sql = re.sub(r"\$__timeFilter\((\w+)\)", rf"\1 BETWEEN '{iso_from}' AND '{iso_to}'", sql)
-    sql = re.sub(r"\$__timeGroupAlias\((\w+),\s*'?(\d+)([smhd])'?\)", group, sql)
+    sql = re.sub(r"\$__timeGroup(Alias)?\((\w+),\s*'?(\d+)([smhd])'?\)", group, sql)
     sql = re.sub(r"\$__time\((\w+)\)", r'\1 AS "time"', sql)
     sql = sql.replace("$symbol", ", ".join(f"'{s}'" for s in SYMBOLS))
     assert "$" not in sql, sql
@@ -304,27 +311,69 @@ def test_every_panel_has_an_expectation() -> None:
     assert sorted(p["title"] for _, p in panels()) == sorted(EXPECTED)
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("title", sorted(EXPECTED))
-def test_panel_sql_on_postgres(title: str, seeded_postgres: str) -> None:
+def run_panel(title: str, url: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The columns and rows of the panel's SQL, macros expanded, on the database at `url`."""
     panel = next(p for _, p in panels() if p["title"] == title)
-    columns, rows = EXPECTED[title]
     [target] = panel["targets"]
     assert target["datasource"]["uid"] == "marketdb"
-    engine = create_engine(seeded_postgres)
+    engine = create_engine(url)
     try:
         with engine.connect() as conn:
             result = conn.execute(text(expand(target["rawSql"])))
-            got_columns = list(result.keys())
-            got = [tuple(r) for r in result]
+            return list(result.keys()), [tuple(r) for r in result]
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("title", sorted(EXPECTED))
+def test_panel_sql_on_postgres(title: str, seeded_postgres: str) -> None:
+    columns, rows = EXPECTED[title]
+    got_columns, got = run_panel(title, seeded_postgres)
     assert got_columns == columns
     if title == "z-score distribution":
         got = sorted(got)
     assert len(got) == len(rows), got
     for actual, expected in zip(got, rows, strict=True):
         assert all(same(a, e) for a, e in zip(actual, expected, strict=True)), (actual, expected)
+
+
+@pytest.mark.postgres
+def test_grafana_counts_what_the_web_api_counts(seeded_postgres: str) -> None:
+    """Same rows, same numbers: the web summary against the panels compiled from its selects.
+
+    The web reads in a session whose time zone is half an hour off UTC (India), where an hour
+    truncated in local time would start at :30 and split the 10:00 bucket differently."""
+    india = {"options": "-c timezone=Asia/Kolkata"}
+    engine = create_engine(seeded_postgres, connect_args=india)
+    try:
+        web = Reader(engine).summary(Span(FROM, TO), SYMBOLS)
+    finally:
+        engine.dispose()
+
+    def rows(title: str) -> list[tuple[Any, ...]]:
+        return run_panel(title, seeded_postgres)[1]
+
+    assert rows("Total anomalies") == [(web.total,)] == [(3,)]
+    assert rows("High-severity anomalies") == [(web.high,)]
+    assert dict(rows("Anomalies by type")) == {k: n for k, n in web.by_type.items() if n}
+    ranking = [(r.symbol, r.asset_type, r.total, r.high, r.medium, r.low) for r in web.by_symbol]
+    assert rows("Anomalies by symbol") == ranking == rows("Top anomalous symbols")
+    by_asset = {a: (n["high"], n["medium"], n["low"]) for a, n in web.by_asset_severity.items()}
+    assert {a: tuple(n) for a, *n in rows("Severity by asset type")} == by_asset
+    for title, key in (
+        ("Anomaly timeline (per hour, by type)", "by_type"),
+        ("Anomalies per hour by severity", "by_severity"),
+    ):
+        panel = {(float(t), metric): n for t, metric, n in rows(title)}
+        hourly = {
+            (h.hour.timestamp(), metric): n
+            for h in web.hourly
+            for metric, n in getattr(h, key).items()
+            if n
+        }
+        assert panel == hourly
+        assert {t for t, _ in hourly} == {H10, H11}  # UTC hours, whatever the session's zone
 
 
 @pytest.fixture(scope="module")

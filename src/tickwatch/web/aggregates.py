@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Select, case, func, select
+from sqlalchemy import ColumnElement, DateTime, Select, TextClause, case, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -28,6 +28,7 @@ from tickwatch.store.sql import market_anomalies
 A = market_anomalies
 Z_BIN_LIMIT = 10
 SEVERITIES = (Severity.HIGH, Severity.MEDIUM, Severity.LOW)  # the dashboards' column order
+Where = ColumnElement[bool] | TextClause  # Grafana's is its macros, as text
 
 
 class hour_of(FunctionElement[Any]):  # lower case: it reads as the SQL function it renders
@@ -65,20 +66,20 @@ def _per_severity() -> list[ColumnElement[int]]:
     return [func.count().filter(A.c.severity == s.value).label(s.value) for s in SEVERITIES]
 
 
-def total(where: ColumnElement[bool], severity: Severity | None = None) -> Select[Any]:
+def total(where: Where, severity: Severity | None = None) -> Select[Any]:
     """One row: how many anomalies (of `severity`, when given)."""
     label = "anomalies" if severity is None else severity.value
     query = select(_count(label)).select_from(A).where(where)
     return query if severity is None else query.where(A.c.severity == severity.value)
 
 
-def by_type(where: ColumnElement[bool]) -> Select[Any]:
+def by_type(where: Where) -> Select[Any]:
     """(type, anomalies) per anomaly type that has any, by type."""
     kind = A.c.anomaly_type
     return select(kind.label("type"), _count()).where(where).group_by(kind).order_by(kind)
 
 
-def per_hour(key: ColumnElement[Any], where: ColumnElement[bool], hour: Any) -> Select[Any]:
+def per_hour(key: ColumnElement[Any], where: Where, hour: Any) -> Select[Any]:
     """(time, metric, anomalies) per hour and value of `key` (a type or a severity)."""
     return (
         select(hour.label("time"), key.label("metric"), _count())
@@ -88,14 +89,13 @@ def per_hour(key: ColumnElement[Any], where: ColumnElement[bool], hour: Any) -> 
     )
 
 
-def by_symbol(where: ColumnElement[bool], limit: int | None = None) -> Select[Any]:
+def by_symbol(where: Where, limit: int | None = None) -> Select[Any]:
     """(symbol, asset_type, anomalies, high, medium, low), most anomalies first, then most
     high ones, then by symbol."""
-    anomalies = _count()
-    high = func.count().filter(A.c.severity == Severity.HIGH.value)
+    anomalies, severities = _count(), _per_severity()
+    high = severities[SEVERITIES.index(Severity.HIGH)]
     return (
-        select(A.c.symbol, func.max(A.c.asset_type).label("asset_type"), anomalies)
-        .add_columns(*_per_severity())
+        select(A.c.symbol, func.max(A.c.asset_type).label("asset_type"), anomalies, *severities)
         .where(where)
         .group_by(A.c.symbol)
         .order_by(anomalies.desc(), high.desc(), A.c.symbol)
@@ -103,13 +103,13 @@ def by_symbol(where: ColumnElement[bool], limit: int | None = None) -> Select[An
     )
 
 
-def by_asset_severity(where: ColumnElement[bool]) -> Select[Any]:
+def by_asset_severity(where: Where) -> Select[Any]:
     """(asset_type, high, medium, low) per asset type, by asset type."""
     kind = A.c.asset_type
     return select(kind, *_per_severity()).where(where).group_by(kind).order_by(kind)
 
 
-def z_bins(where: ColumnElement[bool], limit: int = Z_BIN_LIMIT) -> Select[Any]:
+def z_bins(where: Where, limit: int = Z_BIN_LIMIT) -> Select[Any]:
     """(bin, anomalies) per z-score bin that has any (see the module docstring)."""
     steps = [(A.c.z_score >= k, k) for k in range(limit - 1, -limit, -1)]
     binned = select(case(*steps, else_=-limit).label("bin")).where(where).subquery()
