@@ -10,7 +10,9 @@ notifier, which decides whether they are fresh enough to send.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,8 @@ from tickwatch.store import ParquetLake, SqlStore
 from tickwatch.store.alert_rows import ALERTS, MARKET_ALERTS, MARKET_EVENTS, alerts, market_events
 
 log = logging.getLogger(__name__)
+
+_Rows = dict[str, dict[str, Any]]  # alert or market event rows by id
 
 _BAR_COLUMNS = (
     "symbol",
@@ -141,6 +145,8 @@ class AlertStage:
         self.notify = notify
         self._held: dict[str, dict[str, Any]] = {}  # alert rows the store refused, by id
         self._held_events: dict[str, dict[str, Any]] = {}
+        # writes submitted to the store's writer thread, with their rows until known stored
+        self._sent: deque[tuple[Future[None], _Rows, _Rows]] = deque()
         self.events = 0  # market-wide events notified
 
     def observe(self, windows: Sequence[Window] | pa.Table) -> AlertOutput:
@@ -199,15 +205,43 @@ class AlertStage:
             return
         self._held.update({str(r["alert_id"]): r for r in rows})
         self._held_events.update({str(e["event_id"]): e for e in events})
+        self._settle()
+        if not self._held and not self._held_events:
+            return
         try:
-            self.store.upsert(alerts, list(self._held.values()))
-            self.store.upsert(market_events, list(self._held_events.values()))
+            write = self.store.submit(self._upsert, self._held, self._held_events)
         except StoreError as exc:
             log.error("alert write failed, holding %d alerts: %s", len(self._held), exc)
+            self._settle()
             return
-        self._held.clear()
-        self._held_events.clear()
+        self._sent.append((write, self._held, self._held_events))
+        self._held, self._held_events = {}, {}
+
+    def _upsert(self, rows: _Rows, events: _Rows) -> None:
+        assert self.store is not None
+        self.store.upsert(alerts, list(rows.values()))
+        self.store.upsert(market_events, list(events.values()))
+
+    def _settle(self) -> None:
+        """Forget the rows of finished writes; a failed one's rows are held again, under
+        any newer version of the same alert or event."""
+        failed: _Rows = {}
+        failed_events: _Rows = {}
+        error: BaseException | None = None
+        while self._sent and self._sent[0][0].done():
+            write, rows, events = self._sent.popleft()
+            if write.exception() is not None:  # oldest first: a later write's rows win
+                failed.update(rows)
+                failed_events.update(events)
+                error = write.exception()
+        if failed or failed_events:
+            log.error("alert write failed, holding %d alerts: %s", len(failed), error)
+            self._held = {**failed, **self._held}
+            self._held_events = {**failed_events, **self._held_events}
 
     @property
     def held(self) -> int:
-        return len(self._held) + len(self._held_events)
+        """Alert and event rows not known to be stored (those still being written count)."""
+        self._settle()
+        sent = sum(len(rows) + len(events) for _, rows, events in self._sent)
+        return len(self._held) + len(self._held_events) + sent

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -52,6 +53,14 @@ log = logging.getLogger(__name__)
 MAX_ANOMALY_LINES = 5  # per batch; more are summarised in one line
 
 _Pending = tuple[list[Window] | pa.Table, list[Anomaly], list[Rejected]]
+
+
+@dataclass
+class _Held:
+    """A batch for the store and its write, None until submitted (again, after a failure)."""
+
+    rows: _Pending
+    write: Future[None] | None = None
 
 
 @dataclass
@@ -119,7 +128,7 @@ class Processor:
         self.engine = make_engine(EngineConfig.from_settings(settings), clock)
         self.alerts = AlertStage(alert_engine(settings), store, lake, bus, notify)
         self.counters = Counters()
-        self._pending: deque[_Pending] = deque()
+        self._pending: deque[_Held] = deque()  # batches not known to be stored yet
         self._store_error: str | None = None
         self.divergence = DivergenceTracker(
             settings.divergence_bps,
@@ -159,10 +168,12 @@ class Processor:
         """Flush the lake and shrink the tick log to the open windows' ticks.
 
         Only when every closed window is in the store: the log must still hold the ticks of
-        any window whose write is held.
+        any window whose write is held (or still running on the store's writer thread).
         """
         if self.lake is not None:
             self.lake.flush()
+        if self.tick_log is not None:
+            self._flush_writes()
         if self.tick_log is not None and not self._pending:
             self.tick_log.rewrite(self.engine.assembler.open_ticks())
 
@@ -248,7 +259,10 @@ class Processor:
         if not self._divergences:
             return
         try:
-            self.store.upsert(divergences, [d.as_row() for d in self._divergences.values()])
+            self.store.submit(
+                self.store.upsert, divergences, [d.as_row() for d in self._divergences.values()]
+            )
+            self.store.flush()  # rare rows: held until known to be stored
         except StoreError as exc:
             log.warning("divergences held for the store: %s", exc)
             return
@@ -277,6 +291,7 @@ class Processor:
         self._emit(out, [], [])
         self._count_alerts(self.alerts.finish())
         self.retry()
+        self._flush_writes()
         if self.lake is not None:
             self.lake.compact_all()
         lake_held = self.lake.held if self.lake is not None else 0
@@ -311,22 +326,48 @@ class Processor:
         """Write held batches oldest first, then `batch`; on failure hold them all for later.
 
         The engine's state has already moved on, so a failed write must never lose its rows.
+        A bulk store writes on its own thread: a batch stays held until its write's future
+        says it is stored, and a failure (seen here or by any later call on the store) sends
+        it and every batch after it again, in order.
         """
         if batch is not None:
-            self._pending.append(batch)
-        while self._pending:
-            windows, anomalies, rejected = self._pending[0]
-            try:
-                self.store.write(windows, anomalies, rejected)
-            except StoreError as exc:
-                if self._store_error is None:
-                    log.error("store write failed, holding rows and retrying: %s", exc)
-                self._store_error = str(exc)
-                return
+            self._pending.append(_Held(batch))
+        self._settle()
+        try:
+            for held in self._pending:
+                if held.write is None:
+                    held.write = self.store.submit(self.store.write, *held.rows)
+        except StoreError as exc:
+            self._failed(exc)
+        self._settle()
+
+    def _flush_writes(self) -> None:
+        """Wait for the writes on the store's thread, so `_pending` holds exactly the unstored."""
+        try:
+            self.store.flush()
+        except StoreError as exc:
+            self._failed(exc)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Drop the stored batches from the front; a failed write (or one the writer skipped
+        after a failure) is marked for submitting again."""
+        stored = False
+        while self._pending and _succeeded(self._pending[0].write):
             self._pending.popleft()
-        if self._store_error is not None:
+            stored = True
+        for held in self._pending:
+            if held.write is not None and held.write.done() and held.write.exception():
+                self._failed(held.write.exception())
+                held.write = None
+        if stored and self._store_error is not None and all(h.write for h in self._pending):
             log.warning("store writes recovered")
             self._store_error = None
+
+    def _failed(self, error: BaseException | None) -> None:
+        if self._store_error is None:
+            log.error("store write failed, holding rows and retrying: %s", error)
+        self._store_error = str(error)
 
     @property
     def held_batches(self) -> int:
@@ -336,9 +377,9 @@ class Processor:
     def held_rows(self) -> tuple[int, int, int]:
         """Windows, anomalies and dead letters held for the store (not written yet)."""
         return (
-            sum(len(w) for w, _, _ in self._pending),
-            sum(len(a) for _, a, _ in self._pending),
-            sum(len(r) for _, _, r in self._pending),
+            sum(len(h.rows[0]) for h in self._pending),
+            sum(len(h.rows[1]) for h in self._pending),
+            sum(len(h.rows[2]) for h in self._pending),
         )
 
     def _emit(
@@ -400,6 +441,10 @@ class Processor:
             )
             if c.last_window_end is None or end > c.last_window_end:
                 c.last_window_end = end
+
+
+def _succeeded(write: Future[None] | None) -> bool:
+    return write is not None and write.done() and write.exception() is None
 
 
 _ASSET_TEXT = pa.array([a.value for a in ASSET_TYPES])

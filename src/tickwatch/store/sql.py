@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from tickwatch.model import (
 )
 from tickwatch.model import Anomaly as AnomalyRow
 from tickwatch.store.rows import anomaly_values, window_values
+from tickwatch.store.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +227,8 @@ class SqlStore:
     indexes are built by `close` after the load instead of kept up row by row (one sort at
     the end instead of a B-tree insert per row and index). A process that dies before `close`
     leaves them missing; the next open builds them, so every store has its indexes.
+    A bulk store also applies what `submit` hands it on a writer thread (`store/writer.py`),
+    so the caller scores the next block while SQLite writes; its reads flush first.
     """
 
     def __init__(self, url: str, bulk: bool = False) -> None:
@@ -259,8 +263,26 @@ class SqlStore:
                 self._compiled(clean_market_data, ()),
                 self._compiled(market_anomalies, ("detected_at",)),
             )
+        self._writer: Writer | None = None
         if bulk:
             self._defer_indexes()
+            self._writer = Writer("store-writer")
+
+    def submit(self, write: Callable[..., object], *args: Any) -> Future[None]:
+        """Apply `write(*args)` (a write method of this store): on the writer thread of a
+        bulk store, else at once. Its future says whether it was applied; at once, a failure
+        also raises here, as the write itself raises."""
+        if self._writer is not None:
+            return self._writer.submit(write, *args)
+        write(*args)
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
+
+    def flush(self) -> None:
+        """Wait for every submitted write; raise a failure no caller has seen yet."""
+        if self._writer is not None:
+            self._writer.flush()
 
     def _defer_indexes(self) -> None:
         """Drop clean_market_data's secondary indexes if the table is empty (`close` builds
@@ -381,11 +403,13 @@ class SqlStore:
         )
         inner = select(clean_market_data, rank).subquery()
         query = select(inner).where(inner.c.rank <= lookback).order_by(inner.c.window_start)
+        self.flush()
         with self.engine.connect() as conn:
             return [window_from_row(row._mapping) for row in conn.execute(query)]
 
     def latest_window_end(self) -> datetime | None:
         """End of the newest stored window of any symbol, None for an empty store."""
+        self.flush()
         with self.engine.connect() as conn:
             end = conn.execute(select(func.max(clean_market_data.c.window_end))).scalar_one()
         return UtcDateTime().process_result_value(end, self.engine.dialect) if end else None
@@ -397,6 +421,7 @@ class SqlStore:
     def latest_window_ends(self) -> dict[str, datetime]:
         """End of the newest stored window of each symbol."""
         c = clean_market_data.c
+        self.flush()
         with self.engine.connect() as conn:
             rows = conn.execute(select(c.symbol, func.max(c.window_end)).group_by(c.symbol))
             bind = UtcDateTime().process_result_value
@@ -411,6 +436,7 @@ class SqlStore:
         (the windows a restart may have to write to the lake again)."""
         c = clean_market_data.c
         found: list[Window] = []
+        self.flush()
         with self.engine.connect() as conn:
             for symbol, start in starts.items():
                 query = select(clean_market_data).where(c.symbol == symbol, c.window_start >= start)
@@ -418,19 +444,27 @@ class SqlStore:
         return found
 
     def count(self, table: Table) -> int:
+        self.flush()
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
     def close(self) -> None:
+        """Wait for submitted writes (a failure no caller has seen yet is raised after the
+        rest), build the indexes a bulk load deferred, release the connections."""
+        writer, self._writer = self._writer, None
         try:
-            with self.engine.begin() as conn:
-                for index in self._deferred:
-                    index.create(conn, checkfirst=True)
-            self._deferred = []
-        except SQLAlchemyError as exc:  # the next open builds them
-            log.warning("could not build the indexes of %s: %s", self.engine_url_masked, exc)
+            if writer is not None:
+                writer.close()
         finally:
-            self.engine.dispose()
+            try:
+                with self.engine.begin() as conn:
+                    for index in self._deferred:
+                        index.create(conn, checkfirst=True)
+                self._deferred = []
+            except SQLAlchemyError as exc:  # the next open builds them
+                log.warning("could not build the indexes of %s: %s", self.engine_url_masked, exc)
+            finally:
+                self.engine.dispose()
 
 
 class _TimeText:
