@@ -22,9 +22,10 @@ import numpy as np
 
 from bench.limit import anomalies as limit_anomalies
 from bench.workload import TickBatch, slices
-from tickwatch.engine import Engine, EngineConfig
+from tests.oracle.engine import Engine
+from tickwatch.clock import micros
+from tickwatch.engine import EngineConfig
 from tickwatch.engine.columnar import ColumnarEngine, ColumnarOutput
-from tickwatch.engine.windows import micros
 from tickwatch.model import Feature
 
 Key = tuple[str, int, str]

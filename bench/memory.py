@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.workload import Workload, window_parts
-from tickwatch.engine import Engine, EngineConfig
+from tests.oracle.engine import Engine
+from tickwatch.engine import EngineConfig
 from tickwatch.engine.columnar import ColumnarEngine
 
 

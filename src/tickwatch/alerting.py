@@ -19,10 +19,10 @@ import numpy as np
 import pyarrow as pa
 
 from tickwatch.bus import Bus
+from tickwatch.clock import from_micros
 from tickwatch.config import Settings
 from tickwatch.engine.alert_score import AlertConfig, Bar
 from tickwatch.engine.episodes import AlertEngine, AlertOutput, EpisodeConfig, Notice
-from tickwatch.engine.windows import from_micros
 from tickwatch.errors import StoreError
 from tickwatch.model import AssetType, Window
 from tickwatch.store import ParquetLake, SqlStore

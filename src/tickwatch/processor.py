@@ -20,15 +20,14 @@ import pyarrow.compute as pc
 
 from tickwatch.alerting import AlertStage, alert_engine
 from tickwatch.bus import Bus
+from tickwatch.clock import from_micros
 from tickwatch.clock import utc_now as utc_now
 from tickwatch.config import Settings
 from tickwatch.decoding import decode as decode
-from tickwatch.engine import EngineConfig, EngineOutput
+from tickwatch.engine import ColumnarOutput, EngineConfig, EngineOutput, make_engine
 from tickwatch.engine.batch import ASSET_TYPES, TickBatch
-from tickwatch.engine.columnar import ColumnarEngine, ColumnarOutput, make_engine
 from tickwatch.engine.divergence import Divergence, DivergenceTracker
 from tickwatch.engine.episodes import AlertOutput, Notice
-from tickwatch.engine.windows import from_micros
 from tickwatch.errors import InvalidTick, StoreError
 from tickwatch.markets import calendar_for
 from tickwatch.model import (
@@ -41,7 +40,7 @@ from tickwatch.model import (
     Tick,
     Window,
 )
-from tickwatch.normalize import parse_tick, reject, tick_to_record
+from tickwatch.normalize import parse_tick, reject
 from tickwatch.sources import Record
 from tickwatch.store import ParquetLake, SqlStore
 from tickwatch.store.divergence_rows import divergences, open_divergences
@@ -175,7 +174,7 @@ class Processor:
         if self.tick_log is not None:
             self._flush_writes()
         if self.tick_log is not None and not self._pending:
-            self.tick_log.rewrite(self.engine.assembler.open_ticks())
+            self.tick_log.rewrite(self.engine.open_ticks())
 
     def handle(self, records: Sequence[Record]) -> EngineOutput:
         now = self.clock()
@@ -224,12 +223,10 @@ class Processor:
     def handle_batch(self, batch: TickBatch) -> None:
         """Ticks already validated as columns (`sources.replay_columns`): no per-record parsing, raw
         ticks to the lake as one Arrow table, and (without a bus to publish `Window` objects
-        on) closed windows to the store and the lake as one Arrow table too. Without the
-        columnar engine (another detector) or with a tick log, the rows take `handle`'s path
-        instead."""
-        if self.tick_log is not None or not isinstance(self.engine, ColumnarEngine):
-            self.handle([tick_to_record(batch.tick(i)) for i in range(len(batch))])
-            return
+        on) closed windows to the store and the lake as one Arrow table too. Only the tick
+        log keeps rows (it stores Tick objects)."""
+        if self.tick_log is not None:
+            self.tick_log.append([batch.tick(i) for i in range(len(batch))])
         self._store_divergences(self.divergence.observe_batch(batch))
         result = self.engine.process_batch(batch)
         if self.bus is None:
@@ -465,7 +462,7 @@ def window_table(result: ColumnarOutput) -> pa.Table:
         "symbol": pa.array(result.symbols, pa.string()).take(sym),
         "asset_type": _ASSET_TEXT.take(pa.array(result.assets).take(sym)),
         "window_start": start.cast(schema.field("window_start").type),
-        "window_end": pc.add(start, result._size).cast(schema.field("window_end").type),
+        "window_end": pc.add(start, result.size).cast(schema.field("window_end").type),
         "open": pa.array(w.open),
         "high": pa.array(w.high),
         "low": pa.array(w.low),

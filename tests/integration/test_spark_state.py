@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.integration.spark_stream import tick_stream
+from tickwatch.clock import micros
 from tickwatch.decoding import decode
 from tickwatch.engine import EngineConfig, EngineOutput
 from tickwatch.engine.batch import TickBatch
 from tickwatch.engine.columnar import ColumnarEngine
-from tickwatch.engine.windows import micros
 from tickwatch.errors import ConfigError, InvalidTick
 from tickwatch.model import AnomalyType, AssetType, Feature, Severity, Tick
 from tickwatch.normalize import parse_tick

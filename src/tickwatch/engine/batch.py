@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from tickwatch.engine.windows import from_micros, micros
+from tickwatch.clock import from_micros, micros
 from tickwatch.model import AssetType, Tick
 
 F64 = npt.NDArray[np.float64]

@@ -1,173 +1,119 @@
-"""The columnar engine: `Engine`'s exact semantics over TickBatch micro-batches (numpy).
+"""The engine: validated ticks in as columns (TickBatch), closed windows, scores and anomalies
+out as columns (ColumnarOutput). Pure: no I/O; `detected_at` comes from an injected clock.
 
-Same rules as `windows.WindowAssembler` + `pipeline.Engine` (the tests in
-tests/unit/engine/test_columnar.py hold the two together), computed per batch instead of per
-tick. The per-tick running watermark is a segmented cumulative maximum of event times per
-symbol. A tick whose event time is above every earlier event time of its symbol (the common
-case) can be neither a duplicate nor late, so a symbol whose ticks in the batch are all such
-"new maxima" is handled with array operations only. The other symbols (out-of-order ticks,
-repeats) replay the reference rules tick by tick on compact integer state, so duplicates,
-late ticks and their reasons are those of the reference.
+Rules (DESIGN.md "Window" and "Time"):
 
-State per symbol: the largest event time, the watermark of its last window close (which fixes
-what the duplicate memory still holds: windows ending within `lookback` windows of it), the
-last `lookback` values of each feature. Ticks of open windows and the (source, event time)
-keys of recently closed windows live in flat arrays, not Python objects.
+- A tick belongs to the window [start, start + size) with start = floor(event_time / size),
+  aligned to the epoch, per symbol.
+- Watermark of a symbol = largest event time seen for it - allowed lateness. Every open window
+  whose end is <= the watermark closes, oldest first, and is scored against the windows of its
+  symbol before it (`scoring`, with the detector of the DETECTOR setting).
+- A tick whose window end is <= the watermark is late: it is returned as rejected with its
+  reason, never added to a closed window.
+- A symbol's watermark can also be raised from outside (`advance`): a stock whose exchange
+  session has ended gets no more ticks until the next morning, so its last windows are closed
+  at the session's close instead of waiting for that next tick.
+- Duplicates (same source, symbol, event time) count once: the first one wins. Keys are kept
+  for open windows and for `lookback` closed windows behind the watermark of the symbol's last
+  close, so a source that repeats recent history (Alpha Vantage returns the same bars on every
+  poll) is recognised as repeating, not as late.
+- A symbol belongs to the asset type of its first tick; a tick of another one is refused.
+
+How, per batch instead of per tick: the per-tick running watermark is a segmented cumulative
+maximum of event times per symbol. A tick whose event time is above every earlier event time
+of its symbol (the common case) can be neither a duplicate nor late, so a symbol whose ticks in
+the batch are all such "new maxima" is handled with array operations only. The other symbols
+(out-of-order ticks, repeats) go tick by tick on compact integer state. The result over a batch
+equals the result tick by tick (tests/oracle holds the per-tick definition).
+
+State per symbol: the largest event time, the watermark of its last window close, the last
+`lookback` values of each feature. Ticks of open windows and the (source, event time) keys of
+recently closed windows live in flat arrays, not Python objects (`snapshot` hands them out).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from tickwatch.clock import from_micros, micros
 from tickwatch.engine.batch import ASSET_TYPES, TickBatch
-from tickwatch.engine.colscore import Scores, WindowColumns, score, severity_codes, summarize
-from tickwatch.engine.pipeline import Engine, EngineConfig, EngineOutput
-from tickwatch.engine.windows import from_micros
-from tickwatch.errors import ConfigError
-from tickwatch.model import Anomaly, Feature, Rejected, Score, Severity, Tick, Window
+from tickwatch.engine.config import EngineConfig
+from tickwatch.engine.detectors import Detector, Scores, make_detector
+from tickwatch.engine.features import summarize
+from tickwatch.engine.output import ColumnarOutput, EngineOutput
+from tickwatch.engine.scoring import score, severity_codes
+from tickwatch.model import AssetType, Feature, Rejected, Tick, Window
 from tickwatch.normalize import asset_conflict, tick_payload
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
+I8 = npt.NDArray[np.int8]
 F64 = npt.NDArray[np.float64]
 NONE = np.iinfo(np.int64).min
-Columns = dict[str, npt.NDArray[Any]]  # the open store: one array per _OPEN_COLUMNS name
+Columns = dict[str, npt.NDArray[Any]]  # the open store: one array per OPEN_COLUMNS name
 _US = timedelta(microseconds=1)
 _FEATURES = tuple(Feature)
-_SEVERITIES = (None, Severity.LOW, Severity.MEDIUM, Severity.HIGH)
+_STOCK = ASSET_TYPES.index(AssetType.STOCK)
 _ROWS = (  # the per-row arrays of a TickBatch
     *("symbol_code", "source_code", "asset_code", "event", "ingest"),
     *("price", "volume", "open", "high", "low", "close"),
 )
-_OPEN_COLUMNS = ("sym", "src", "event", "ingest", "price", "volume", "open", "high", "low", "close")
+OPEN_COLUMNS = ("sym", "src", "event", "ingest", "price", "volume", "open", "high", "low", "close")
 
 
 @dataclass(slots=True)
-class ColumnarOutput:
-    """What one call produced, as columns; `to_engine_output` gives the reference's rows."""
+class EngineState:
+    """Everything a `ColumnarEngine` needs to resume (`snapshot` / `from_snapshot`), as plain
+    arrays: per symbol (index = symbol id) its asset code, largest event time, watermark of its
+    last close (NONE for none) and history (symbols, 3, lookback); the open windows' ticks
+    (OPEN_COLUMNS; sym and src index `symbols` and `sources`); the duplicate memory's keys of
+    closed windows. A stateful detector's own memory (seasonal profiles) is not part of it."""
 
-    windows: WindowColumns | None = None
-    scores: Scores | None = None
-    severity: npt.NDArray[np.int8] | None = None
-    late: list[Rejected] = field(default_factory=list)
-    accepted: int = 0
-    duplicates: int = 0
-    detected_at: datetime | None = None
-    symbols: list[str] = field(default_factory=list)
-    assets: npt.NDArray[np.int8] | None = None
-
-    @property
-    def window_count(self) -> int:
-        return 0 if self.windows is None else len(self.windows.sym)
-
-    @property
-    def anomaly_count(self) -> int:
-        return 0 if self.severity is None else int(np.count_nonzero(self.severity))
-
-    def to_engine_output(self) -> EngineOutput:
-        out = EngineOutput(late=self.late, accepted=self.accepted, duplicates=self.duplicates)
-        w, s = self.windows, self.scores
-        if w is None or s is None or self.severity is None or self.assets is None:
-            return out
-        size = self._size
-        cols = [
-            a.tolist()
-            for a in (w.open, w.high, w.low, w.close, w.volume, w.vwap, w.price_return_pct)
-        ]
-        opens, highs, lows, closes, volumes, vwaps, returns = cols
-        volatility = w.volatility.tolist()
-        per_feature = [
-            list(map(Score, *(_nullable(a[k]) for a in (s.mean, s.std, s.z)))) for k in range(3)
-        ]
-        counts = w.tick_count.tolist()
-        for i, (sym, start) in enumerate(zip(w.sym.tolist(), w.start.tolist(), strict=True)):
-            symbol, asset = self.symbols[sym], ASSET_TYPES[self.assets[sym]]
-            begin, end = from_micros(start), from_micros(start + size)
-            scores = dict(zip(_FEATURES, (p[i] for p in per_feature), strict=True))
-            out.windows.append(
-                Window(
-                    symbol,
-                    asset,
-                    begin,
-                    end,
-                    opens[i],
-                    highs[i],
-                    lows[i],
-                    closes[i],
-                    _opt(volumes[i]),
-                    counts[i],
-                    _opt(vwaps[i]),
-                    returns[i],
-                    _opt(volatility[i]),
-                    scores,
-                )
-            )
-        out.anomalies = self.anomalies()
-        return out
-
-    def anomalies(self) -> list[Anomaly]:
-        """The anomaly rows alone (window by window, features in `Feature` order), without
-        building a `Window` per window: the replay's sinks take the windows as columns."""
-        w, s = self.windows, self.scores
-        if w is None or s is None or self.severity is None or self.assets is None:
-            return []
-        values, means, stds, zs = w.features(), s.mean, s.std, s.z
-        found = []
-        for i, k in zip(*np.nonzero(self.severity.T), strict=True):
-            assert self.detected_at is not None
-            sym, start = int(w.sym[i]), int(w.start[i])
-            found.append(
-                Anomaly(
-                    self.symbols[sym],
-                    ASSET_TYPES[self.assets[sym]],
-                    from_micros(start),
-                    from_micros(start + self._size),
-                    _FEATURES[k].anomaly_type,
-                    float(values[k, i]),
-                    float(means[k, i]),
-                    float(stds[k, i]),
-                    float(zs[k, i]),
-                    _SEVERITIES[self.severity[k, i]],  # type: ignore[arg-type]
-                    self.detected_at,
-                )
-            )
-        return found
-
-    _size: int = 0
+    symbols: list[str]
+    asset_code: I8
+    max_event: I64
+    close_watermark: I64
+    history: F64
+    sources: list[str]
+    open: Columns
+    seen_sym: I32
+    seen_src: I32
+    seen_event: I64
 
 
-def make_engine(config: EngineConfig, clock: Callable[[], datetime]) -> Engine | ColumnarEngine:
-    """The columnar engine where it implements the detector (zscore), else the reference."""
-    if config.detector == "zscore":
-        return ColumnarEngine(config, clock)
-    return Engine(config, clock)
+def make_engine(config: EngineConfig, clock: Callable[[], datetime]) -> ColumnarEngine:
+    """The engine for `config` (kept as the one construction point callers share)."""
+    return ColumnarEngine(config, clock)
 
 
-def _nullable(values: F64) -> list[float | None]:
-    listed: list[float | None] = np.where(np.isnan(values), None, values).tolist()  # type: ignore[call-overload]
-    return listed
-
-
-def _opt(value: float) -> float | None:
-    return None if value != value else value
+def _empty_open() -> Columns:
+    columns: Columns = {c: np.zeros(0, np.float64) for c in OPEN_COLUMNS}
+    columns["sym"] = columns["src"] = np.zeros(0, np.int32)
+    columns["event"] = columns["ingest"] = np.zeros(0, np.int64)
+    return columns
 
 
 class ColumnarEngine:
-    """Drop-in for `Engine` with the `zscore` detector: `process_batch`, `flush`, `restore`."""
+    """Ticks in, windows and anomalies out: `process_batch` (columns) or `process` (Tick
+    objects), `advance`, `flush`, `restore` (baselines from stored windows)."""
 
-    def __init__(self, config: EngineConfig, clock: Callable[[], datetime]) -> None:
-        if config.detector != "zscore":
-            raise ConfigError(
-                f"the columnar engine implements DETECTOR=zscore, not {config.detector!r}"
-            )
+    def __init__(
+        self,
+        config: EngineConfig,
+        clock: Callable[[], datetime],
+        detector: Detector | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
+        self.detector = detector or make_detector(
+            config.detector, config.lookback, config.min_history
+        )
         self.size = config.window // _US
         self.lateness = config.allowed_lateness // _US
         self.retention = config.lookback * self.size
@@ -179,11 +125,7 @@ class ColumnarEngine:
         self._max = np.zeros(0, np.int64)
         self._wm_close = np.zeros(0, np.int64)
         self._history = np.zeros((0, 3, config.lookback))
-        self._open: Columns = {c: np.zeros(0, np.float64) for c in _OPEN_COLUMNS}
-        for c in ("sym", "src"):
-            self._open[c] = np.zeros(0, np.int32)
-        self._open["event"] = np.zeros(0, np.int64)
-        self._open["ingest"] = np.zeros(0, np.int64)
+        self._open = _empty_open()
         self._kept: list[tuple[I32, I32, I64]] = []
         self._kept_rows = 0
         self._kept_floor = 0
@@ -221,7 +163,7 @@ class ColumnarEngine:
             "close": batch.close[accepted],
         }
         out.accepted = int(np.count_nonzero(accepted))
-        pool = {c: np.concatenate([self._open[c], taken[c]]) for c in _OPEN_COLUMNS}
+        pool = {c: np.concatenate([self._open[c], taken[c]]) for c in OPEN_COLUMNS}
         pool_start = pool["event"] - pool["event"] % self.size
         watermark = self._max[pool["sym"]] - self.lateness
         closing = pool_start + self.size <= watermark
@@ -230,16 +172,17 @@ class ColumnarEngine:
         return out
 
     def process(self, ticks: Iterable[Tick]) -> EngineOutput:
-        """`Engine.process`: Tick objects in, rows out (for record-at-a-time callers)."""
+        """Tick objects in, rows out (for record-at-a-time callers)."""
         return self.process_batch(TickBatch.from_ticks(list(ticks))).to_engine_output()
 
     def advance(self, watermarks: dict[str, datetime]) -> EngineOutput:
-        """`Engine.advance`: raise the watermark of each symbol and close what that ends."""
+        """Raise the watermark of each symbol to at least the given one and close what that
+        ends (a stock's session close)."""
         out = ColumnarOutput()
         for symbol, watermark in watermarks.items():
             i = self._sym_index.get(symbol)
             if i is not None:
-                raised = (watermark - from_micros(0)) // _US + self.lateness
+                raised = micros(watermark) + self.lateness
                 self._max[i] = max(int(self._max[i]), raised)
         pool = self._open
         pool_start = pool["event"] - pool["event"] % self.size
@@ -251,7 +194,7 @@ class ColumnarEngine:
         return out.to_engine_output()
 
     def flush(self) -> EngineOutput:
-        """`Engine.flush`: close every open window."""
+        """Close every open window, as at the end of a replay."""
         return self.flush_batch().to_engine_output()
 
     def flush_batch(self) -> ColumnarOutput:
@@ -261,10 +204,12 @@ class ColumnarEngine:
         self._close(pool, np.ones(len(pool["sym"]), bool), out)
         return out
 
-    @property
-    def assembler(self) -> ColumnarEngine:
-        """Callers reach `open_ticks` through `engine.assembler`, as on the reference Engine."""
-        return self
+    def watermark(self, symbol: str) -> datetime | None:
+        """`symbol`'s watermark (None before its first tick)."""
+        i = self._sym_index.get(symbol)
+        if i is None or self._max[i] == NONE:
+            return None
+        return from_micros(int(self._max[i]) - self.lateness)
 
     def open_ticks(self) -> list[Tick]:
         """Every tick of every open window (what a restart would need to re-feed)."""
@@ -276,21 +221,68 @@ class ColumnarEngine:
             o["sym"][order],
             o["src"][order],
             self._asset[o["sym"][order]],
-            *(o[c][order] for c in _OPEN_COLUMNS[2:]),
+            *(o[c][order] for c in OPEN_COLUMNS[2:]),
         )
         return [batch.tick(i) for i in range(len(batch))]
 
     def restore(self, history: Iterable[Window]) -> None:
-        """Rebuild baselines from stored windows (oldest first), as `Engine.restore`."""
-        last: dict[int, Window] = {}
-        for window in history:
-            i = self._symbol_id(window.symbol, ASSET_TYPES.index(window.asset_type))
-            row = [np.nan if (v := window.feature(f)) is None else v for f in _FEATURES]
-            self._history[i] = np.concatenate([self._history[i][:, 1:], np.array(row)[:, None]], 1)
-            last[i] = window
-        for i, window in last.items():
-            resumed = (window.window_end - from_micros(0)) // _US + self.lateness
+        """Rebuild baselines from stored windows (oldest first) after a restart: they go
+        through the detector as if just closed (its scores are dropped), and each symbol
+        resumes with its windows up to the last stored one closed."""
+        windows = list(history)
+        if not windows:
+            return
+        sym = np.array(
+            [self._symbol_id(w.symbol, ASSET_TYPES.index(w.asset_type)) for w in windows],
+            np.int32,
+        )
+        order = np.argsort(sym, kind="stable")  # by symbol, oldest first within one
+        start = np.array([micros(w.window_start) for w in windows], np.int64)[order]
+        values = np.array(
+            [[np.nan if (v := w.feature(f)) is None else v for f in _FEATURES] for w in windows]
+        ).T[:, order]
+        self._score(sym[order], start, values)
+        for i, window in zip(sym.tolist(), windows, strict=True):
+            resumed = micros(window.window_end) + self.lateness
             self._max[i] = resumed if self._max[i] == NONE else max(int(self._max[i]), resumed)
+
+    def snapshot(self) -> EngineState:
+        """The engine's state as plain arrays (copies), for a store such as Spark's."""
+        n = len(self.symbols)
+        seen_sym, seen_src, seen_event = self._kept_arrays(None)
+        return EngineState(
+            symbols=list(self.symbols),
+            asset_code=self._asset[:n].copy(),
+            max_event=self._max[:n].copy(),
+            close_watermark=self._wm_close[:n].copy(),
+            history=self._history[:n].copy(),
+            sources=list(self.sources),
+            open={c: a.copy() for c, a in self._open.items()},
+            seen_sym=seen_sym,
+            seen_src=seen_src,
+            seen_event=seen_event,
+        )
+
+    @classmethod
+    def from_snapshot(
+        cls, config: EngineConfig, clock: Callable[[], datetime], state: EngineState
+    ) -> ColumnarEngine:
+        """An engine resumed from `snapshot()` of one built with the same window, lateness
+        and lookback settings."""
+        engine = cls(config, clock)
+        for name, asset in zip(state.symbols, state.asset_code.tolist(), strict=True):
+            engine._symbol_id(name, asset)
+        n = len(state.symbols)
+        engine._max[:n] = state.max_event
+        engine._wm_close[:n] = state.close_watermark
+        engine._history[:n] = state.history
+        for name in state.sources:
+            engine._source_id(name)
+        engine._open = {c: np.asarray(state.open[c]) for c in OPEN_COLUMNS}
+        if len(state.seen_event):
+            engine._kept = [(state.seen_sym, state.seen_src, state.seen_event)]
+            engine._kept_rows = engine._kept_floor = len(state.seen_event)
+        return engine
 
     # -- per tick: watermark, duplicates, late ---------------------------------------------
 
@@ -457,7 +449,7 @@ class ColumnarEngine:
         closing: npt.NDArray[np.bool_],
         out: ColumnarOutput,
     ) -> None:
-        self._open = {c: pool[c][~closing] for c in _OPEN_COLUMNS}
+        self._open = {c: pool[c][~closing] for c in OPEN_COLUMNS}
         if not closing.any():
             return
         rows = np.flatnonzero(closing)
@@ -473,20 +465,25 @@ class ColumnarEngine:
             pool["volume"][rows],
             bar,  # type: ignore[arg-type]
         )
-        values = windows.features()
-        scores, history = score(
-            windows.sym, values, self._history[np.unique(windows.sym)], self.config.min_history
-        )
-        self._history[np.unique(windows.sym)] = history
+        scores = self._score(windows.sym, windows.start, windows.features())
         c = self.config
         out.windows = windows
         out.scores = scores
         out.severity = severity_codes(scores.z, c.z_threshold, c.severity_medium, c.severity_high)
         out.symbols = self.symbols
         out.assets = self._asset
-        out._size = self.size
+        out.size = self.size
         if out.severity.any():
             out.detected_at = self.clock()
+
+    def _score(self, sym: I32, start: I64, values: F64) -> Scores:
+        """Scores of windows sorted by (symbol, start); their values join the histories."""
+        touched = np.unique(sym)
+        scores, history = score(
+            self.detector, sym, start, values, self._history[touched], self._asset[sym] == _STOCK
+        )
+        self._history[touched] = history
+        return scores
 
     def _observation_order(self, sym: I32, src: I32, event: I64) -> npt.NDArray[np.intp]:
         """Order by symbol, event time, source name (window start follows event time).

@@ -36,8 +36,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from tickwatch.clock import micros
 from tickwatch.engine.batch import TickBatch
-from tickwatch.engine.windows import micros
 from tickwatch.normalize import MAX_PRICE, MAX_SYMBOL_LENGTH, MAX_VOLUME, UnreadableRecord
 from tickwatch.sources import Record
 from tickwatch.sources.replay import (

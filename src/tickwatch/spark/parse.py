@@ -30,9 +30,9 @@ import pyarrow as pa
 import pyarrow.json as pj
 from pyspark.sql.pandas.types import to_arrow_schema
 
+from tickwatch.clock import from_micros, micros
 from tickwatch.decoding import decode
 from tickwatch.engine.batch import ASSET_TYPES, TickBatch
-from tickwatch.engine.windows import from_micros, micros
 from tickwatch.errors import InvalidTick
 from tickwatch.model import Tick
 from tickwatch.normalize import parse_tick, reject

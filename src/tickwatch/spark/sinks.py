@@ -34,7 +34,7 @@ from pyspark import Accumulator
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
-from tickwatch.engine.windows import from_micros
+from tickwatch.clock import from_micros
 from tickwatch.model import (
     CLEAN_COLUMNS,
     CLEAN_MARKET_DATA,

@@ -38,10 +38,10 @@ import orjson
 import pandas as pd  # type: ignore[import-untyped]
 from pyspark.sql.streaming.state import GroupState
 
-from tickwatch.engine import EngineConfig
+from tickwatch.clock import micros
+from tickwatch.engine import ColumnarEngine, ColumnarOutput, EngineConfig
 from tickwatch.engine.batch import ASSET_TYPES, TickBatch
-from tickwatch.engine.columnar import _OPEN_COLUMNS, ColumnarEngine, ColumnarOutput
-from tickwatch.engine.windows import micros
+from tickwatch.engine.columnar import EngineState
 from tickwatch.errors import ConfigError
 from tickwatch.model import Anomaly, AssetType, Feature, Window
 from tickwatch.spark.schemas import (
@@ -88,29 +88,25 @@ def _names(values: Any) -> str:
 
 def snapshot(engine: ColumnarEngine, buckets: int) -> tuple[Any, ...]:
     """The STATE row of `engine` (the symbols of one bucket)."""
-    n = len(engine.symbols)
-    o = engine._open
-    seen_sym, seen_src, seen_event = engine._kept_arrays(None)
+    state = engine.snapshot()
+    o = state.open
     row: dict[str, Any] = {
         "version": STATE_VERSION,
         "settings": settings_text(engine.config, buckets),
-        "symbols": _names(engine.symbols),
-        "asset_types": _names(ASSET_TYPES[a].value for a in engine._asset[:n]),
-        "max_event_us": _bytes(engine._max[:n], "<i8"),
-        "close_watermark_us": _bytes(engine._wm_close[:n], "<i8"),
-        **{
-            f"history_{f.value}": _bytes(engine._history[:n, k], "<f8")
-            for k, f in enumerate(Feature)
-        },
-        "sources": _names(engine.sources),
+        "symbols": _names(state.symbols),
+        "asset_types": _names(ASSET_TYPES[a].value for a in state.asset_code),
+        "max_event_us": _bytes(state.max_event, "<i8"),
+        "close_watermark_us": _bytes(state.close_watermark, "<i8"),
+        **{f"history_{f.value}": _bytes(state.history[:, k], "<f8") for k, f in enumerate(Feature)},
+        "sources": _names(state.sources),
         "open_symbol": _bytes(o["sym"], "<i4"),
         "open_source": _bytes(o["src"], "<i4"),
         "open_event_us": _bytes(o["event"], "<i8"),
         "open_ingest_us": _bytes(o["ingest"], "<i8"),
         **{f"open_{c}": _bytes(o[c], "<f8") for c in TICK_NUMBERS},
-        "seen_symbol": _bytes(seen_sym, "<i4"),
-        "seen_source": _bytes(seen_src, "<i4"),
-        "seen_event_us": _bytes(seen_event, "<i8"),
+        "seen_symbol": _bytes(state.seen_sym, "<i4"),
+        "seen_source": _bytes(state.seen_src, "<i4"),
+        "seen_event_us": _bytes(state.seen_event, "<i8"),
     }
     return tuple(row[name] for name in STATE.fieldNames())
 
@@ -122,9 +118,8 @@ def restore(
     clock: Callable[[], datetime],
 ) -> ColumnarEngine:
     """The engine of one bucket resumed from its STATE row (a fresh one when None)."""
-    engine = ColumnarEngine(config, clock)
     if values is None:
-        return engine
+        return ColumnarEngine(config, clock)
     row = _upgraded(dict(zip(STATE.fieldNames(), values, strict=True)))
     if row["settings"] != settings_text(config, buckets):
         raise ConfigError(
@@ -133,35 +128,31 @@ def restore(
             "use new window, lateness, lookback or bucket settings"
         )
     symbols = orjson.loads(row["symbols"])
-    for name, asset in zip(symbols, orjson.loads(row["asset_types"]), strict=True):
-        engine._symbol_id(name, ASSET_TYPES.index(AssetType(asset)))
-    n, lookback = len(symbols), config.lookback
-    engine._max[:n] = _array(row["max_event_us"], "<i8", np.int64)
-    engine._wm_close[:n] = _array(row["close_watermark_us"], "<i8", np.int64)
-    for k, feature in enumerate(Feature):
-        history = _array(row[f"history_{feature.value}"], "<f8", np.float64)
-        engine._history[:n, k] = history.reshape(n, lookback)
-    for name in orjson.loads(row["sources"]):
-        engine._source_id(name)
-    opened: dict[str, Any] = {
-        "sym": _array(row["open_symbol"], "<i4", np.int32),
-        "src": _array(row["open_source"], "<i4", np.int32),
-        "event": _array(row["open_event_us"], "<i8", np.int64),
-        "ingest": _array(row["open_ingest_us"], "<i8", np.int64),
-        **{c: _array(row[f"open_{c}"], "<f8", np.float64) for c in TICK_NUMBERS},
-    }
-    engine._open = {c: opened[c] for c in _OPEN_COLUMNS}
-    seen = _array(row["seen_event_us"], "<i8", np.int64)
-    if len(seen):
-        engine._kept = [
-            (
-                _array(row["seen_symbol"], "<i4", np.int32),
-                _array(row["seen_source"], "<i4", np.int32),
-                seen,
-            )
-        ]
-        engine._kept_rows = engine._kept_floor = len(seen)
-    return engine
+    n = len(symbols)
+    assets = [ASSET_TYPES.index(AssetType(a)) for a in orjson.loads(row["asset_types"])]
+    history = [
+        _array(row[f"history_{f.value}"], "<f8", np.float64).reshape(n, config.lookback)
+        for f in Feature
+    ]
+    state = EngineState(
+        symbols=symbols,
+        asset_code=np.array(assets, np.int8),
+        max_event=_array(row["max_event_us"], "<i8", np.int64),
+        close_watermark=_array(row["close_watermark_us"], "<i8", np.int64),
+        history=np.stack(history, axis=1),
+        sources=orjson.loads(row["sources"]),
+        open={
+            "sym": _array(row["open_symbol"], "<i4", np.int32),
+            "src": _array(row["open_source"], "<i4", np.int32),
+            "event": _array(row["open_event_us"], "<i8", np.int64),
+            "ingest": _array(row["open_ingest_us"], "<i8", np.int64),
+            **{c: _array(row[f"open_{c}"], "<f8", np.float64) for c in TICK_NUMBERS},
+        },
+        seen_sym=_array(row["seen_symbol"], "<i4", np.int32),
+        seen_src=_array(row["seen_source"], "<i4", np.int32),
+        seen_event=_array(row["seen_event_us"], "<i8", np.int64),
+    )
+    return ColumnarEngine.from_snapshot(config, clock, state)
 
 
 def _upgraded(row: dict[str, Any]) -> dict[str, Any]:

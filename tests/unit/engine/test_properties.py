@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tickwatch.engine import Engine, EngineConfig
+from tickwatch.engine import EngineConfig
+from tickwatch.engine.columnar import ColumnarEngine
 from tickwatch.model import AssetType, Tick
 
 START = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
@@ -32,7 +33,7 @@ def streams(draw: st.DrawFn) -> list[Tick]:
 
 
 def run(ticks: list[Tick]):
-    engine = Engine(EngineConfig(min_history=3), clock=lambda: NOW)
+    engine = ColumnarEngine(EngineConfig(min_history=3), clock=lambda: NOW)
     out = engine.process(ticks)
     out.extend(engine.flush())
     return out
@@ -84,10 +85,10 @@ def test_a_duplicated_tick_counts_once(ticks, rnd: random.Random):
 @settings(max_examples=150, deadline=None)
 @given(streams(), st.integers(0, 299), st.floats(1.0, 1000.0))
 def test_a_late_tick_is_dead_lettered_never_added_to_a_closed_window(ticks, which, price):
-    engine = Engine(EngineConfig(min_history=3), clock=lambda: NOW)
+    engine = ColumnarEngine(EngineConfig(min_history=3), clock=lambda: NOW)
     first = engine.process(ticks)
     symbol = ticks[which % len(ticks)].symbol
-    watermark = engine.assembler.watermark(symbol)
+    watermark = engine.watermark(symbol)
     assert watermark is not None
     stale = watermark - timedelta(minutes=5, seconds=1)  # its window ended before the watermark
     late = engine.process([Tick("late", AssetType.STOCK, symbol, stale, stale, price, 1.0)])

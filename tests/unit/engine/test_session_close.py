@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import at_time
+from tests.oracle.engine import Engine
 from tickwatch.config import load_settings
+from tickwatch.engine import EngineConfig
 from tickwatch.engine.columnar import ColumnarEngine
-from tickwatch.engine.pipeline import Engine, EngineConfig
 from tickwatch.model import AssetType, Tick, Window
 from tickwatch.normalize import tick_to_record
 from tickwatch.processor import Processor

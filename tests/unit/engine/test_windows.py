@@ -1,11 +1,11 @@
-"""Watermarks, late ticks and duplicates (DESIGN.md "Time")."""
+"""The oracle's watermarks, late ticks and duplicates (DESIGN.md "Time"), by hand."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from tests.conftest import at_time
-from tickwatch.engine.windows import WindowAssembler
+from tests.oracle.windows import WindowAssembler
 
 FIVE = timedelta(minutes=5)
 TEN = timedelta(minutes=10)

@@ -1,32 +1,5 @@
-"""Seasonal baseline: a stock's volume and volatility judged relative to its time of day.
-
-Stock volume is U-shaped over the session (heavy at the open and the close, light at midday),
-so a rolling baseline over the last 20 windows lags the shape: the ramp into the close keeps
-exceeding the quieter windows before it, and in markets where the open is heavier than the
-previous close, every open looks like a surge. This detector removes the time-of-day profile
-before taking the rolling z-score, so the open is measured in "opens" and the close in
-"closes".
-
-For a stock's `volume` and `volatility` series, the slot of a window is its start as local
-exchange time of day (hour, minute in `timezone`, default America/New_York, so daylight
-saving does not shift the slots). The slot's profile P_s is the mean of that slot's values on
-the previous `lookback_days` trading days that had it (None left out); it exists once the slot
-has `min_history` such values. With h_1..h_n the previous `lookback` windows (as for the
-z-score) and s_i their slots:
-
-    a_i  = h_i / P_{s_i}                       (each past window in units of its slot's norm)
-    m, d = mean and sample std (n - 1) of a_i
-    z    = (x / P_s - m) / d                   (s = the current window's slot)
-
-reported as mean = m * P_s and std = d * P_s, so value, mean and std share the feature's unit
-and z = (value - mean) / std as for every detector. When the current slot or any slot of the
-history has no profile yet (the first `min_history` trading days, a new symbol, a restart) or
-a profile is 0, the score is exactly the rolling z-score (ZScoreSeries) of the raw values.
-Fewer than `min_history` values, d = 0 and x None behave as in the z-score.
-
-Days without a session (weekends, holidays) have no windows, so they are skipped, not filled.
-Price return and every crypto series (crypto trades around the clock with no session) use the
-rolling z-score unchanged.
+"""The oracle's seasonal baseline (time-of-day profiles for stock volume and volatility), one
+value at a time; the definition is in `tickwatch/engine/detectors/seasonal.py`.
 
 >>> from datetime import UTC, datetime
 >>> s = SeasonalSeries(lookback=20, min_history=2, lookback_days=20)
@@ -44,8 +17,7 @@ from collections import deque
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from tickwatch.engine.detectors import SeriesDetector, ZScoreSeries
-from tickwatch.engine.features import sample_std
+from tests.oracle.detectors import SeriesDetector, ZScoreSeries, standard_score
 from tickwatch.model import NO_SCORE, AssetType, Feature, Score
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -93,12 +65,9 @@ class SeasonalSeries:
             return self.rolling.score_one(value, at)
         if len(adjusted) < self.min_history:
             return NO_SCORE
-        mean = math.fsum(adjusted) / len(adjusted)
-        std = sample_std(adjusted)
-        assert std is not None
-        if value is None or std == 0:
-            return Score(mean * own, std * own, None)
-        return Score(mean * own, std * own, (value / own - mean) / std)
+        score = standard_score(adjusted, None if value is None else value / own)
+        assert score.mean is not None and score.std is not None
+        return Score(score.mean * own, score.std * own, score.z)
 
     def _adjusted_history(self) -> list[float] | None:
         adjusted = []

@@ -1,4 +1,4 @@
-"""Event-time tumbling windows per symbol, closed by a watermark.
+"""The oracle's window assembly: event-time tumbling windows per symbol, closed by a watermark.
 
 - A tick belongs to the window [start, start + size) with start = floor(event_time / size),
   aligned to the epoch.
@@ -20,18 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tickwatch.model import EPOCH, AssetType, Tick
+from tickwatch.clock import from_micros, micros
+from tickwatch.model import AssetType, Tick
 
 _US = timedelta(microseconds=1)
-
-
-def micros(moment: datetime) -> int:
-    """Microseconds since the epoch, exact."""
-    return (moment - EPOCH) // _US
-
-
-def from_micros(value: int) -> datetime:
-    return EPOCH + timedelta(microseconds=value)
 
 
 @dataclass(slots=True)

@@ -1,62 +1,22 @@
-"""The engine: validated ticks in, closed windows with scores and anomalies out.
+"""The oracle engine: DESIGN.md's definitions one Tick at a time, the simplest way.
 
-Pure: no I/O; the time stamped on anomalies (`detected_at`) comes from an injected clock.
-Windows of one symbol close in order, so each is scored against exactly the windows before it.
+The production engine (`tickwatch.engine.columnar`) computes the same per batch with arrays;
+the tests compare the two. Windows of one symbol close in order, so each is scored against
+exactly the windows before it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 
-from tickwatch.config import Settings
-from tickwatch.engine.detectors import Detector, SeriesDetector, make_detector
-from tickwatch.engine.features import summarize
-from tickwatch.engine.windows import ClosedWindow, WindowAssembler
+from tests.oracle.detectors import Detector, SeriesDetector, make_detector
+from tests.oracle.features import summarize
+from tests.oracle.windows import ClosedWindow, WindowAssembler
+from tickwatch.engine import EngineConfig, EngineOutput
 from tickwatch.model import Anomaly, AssetType, Feature, Rejected, Tick, Window, severity_of
 from tickwatch.normalize import asset_conflict, tick_payload
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    window: timedelta = timedelta(minutes=5)
-    lookback: int = 20
-    min_history: int = 5
-    z_threshold: float = 3.0
-    severity_medium: float = 4.0
-    severity_high: float = 5.0
-    allowed_lateness: timedelta = timedelta(minutes=10)
-    detector: str = "zscore"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> EngineConfig:
-        return cls(
-            window=settings.window,
-            lookback=settings.lookback_windows,
-            min_history=settings.min_history,
-            z_threshold=settings.z_threshold,
-            severity_medium=settings.severity_medium,
-            severity_high=settings.severity_high,
-            allowed_lateness=settings.allowed_lateness,
-            detector=settings.detector,
-        )
-
-
-@dataclass(slots=True)
-class EngineOutput:
-    windows: list[Window] = field(default_factory=list)
-    anomalies: list[Anomaly] = field(default_factory=list)
-    late: list[Rejected] = field(default_factory=list)
-    accepted: int = 0
-    duplicates: int = 0
-
-    def extend(self, other: EngineOutput) -> None:
-        self.windows.extend(other.windows)
-        self.anomalies.extend(other.anomalies)
-        self.late.extend(other.late)
-        self.accepted += other.accepted
-        self.duplicates += other.duplicates
 
 
 class Engine:

@@ -1,4 +1,4 @@
-"""The engine end to end on series whose scores are worked out by hand."""
+"""The engine end to end (z-score detector) on series whose scores are worked out by hand."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import at_time
-from tickwatch.engine import Engine, EngineConfig
+from tickwatch.engine import EngineConfig
+from tickwatch.engine.columnar import ColumnarEngine
 from tickwatch.model import AnomalyType, Feature, Severity, Tick
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
 
-def engine(**overrides: object) -> Engine:
-    return Engine(EngineConfig(**overrides), clock=lambda: NOW)  # type: ignore[arg-type]
+def engine(**overrides: object) -> ColumnarEngine:
+    return ColumnarEngine(EngineConfig(**overrides), clock=lambda: NOW)  # type: ignore[arg-type]
 
 
 def series(make_tick, returns_pct, volumes, start="10:00") -> list[Tick]:
@@ -28,7 +29,7 @@ def series(make_tick, returns_pct, volumes, start="10:00") -> list[Tick]:
     return ticks
 
 
-def run_all(e: Engine, ticks):
+def run_all(e: ColumnarEngine, ticks):
     out = e.process(ticks)
     out.extend(e.flush())
     return out

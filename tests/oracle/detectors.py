@@ -1,4 +1,4 @@
-"""Detectors: a baseline per (symbol, feature) series that scores a window's value.
+"""The oracle's detectors: a baseline per (symbol, feature) series that scores one value.
 
 Every detector follows one tiny online interface (after river's `learn_one` / `score_one`):
 `score_one` judges a value against the history so far (the current window excluded), then
@@ -13,9 +13,22 @@ from collections import deque
 from datetime import datetime
 from typing import Protocol
 
-from tickwatch.engine.features import sample_std
+from tests.oracle.features import sample_std
 from tickwatch.errors import ConfigError
 from tickwatch.model import NO_SCORE, AssetType, Feature, Score
+
+
+def standard_score(values: list[float], value: float | None) -> Score:
+    """mean, sample std and z of `value` against `values`; a std of at most
+    1e-9 x max(|mean|, 1e-300) counts as 0 (reported as 0, no z)."""
+    mean = math.fsum(values) / len(values)
+    std = sample_std(values)
+    assert std is not None
+    if std <= 1e-9 * max(abs(mean), 1e-300):
+        return Score(mean, 0.0, None)
+    if value is None:
+        return Score(mean, std, None)
+    return Score(mean, std, (value - mean) / std)
 
 
 class SeriesDetector(Protocol):
@@ -37,7 +50,7 @@ class ZScoreSeries:
 
     mean and std (sample, n - 1) of the last `lookback` values, None values left out;
     z = (x - mean) / std. No score with fewer than `min_history` values (NO_SCORE), or when
-    std is 0 or x is None (mean and std reported, z None).
+    std counts as 0 or x is None (mean and std reported, z None).
 
     >>> s = ZScoreSeries(lookback=20, min_history=3)
     >>> for v in (1.0, 2.0, 3.0):
@@ -56,12 +69,7 @@ class ZScoreSeries:
         values = [v for v in self.history if v is not None]
         if len(values) < self.min_history:
             return NO_SCORE
-        mean = math.fsum(values) / len(values)
-        std = sample_std(values)
-        assert std is not None
-        if value is None or std == 0:
-            return Score(mean, std, None)
-        return Score(mean, std, (value - mean) / std)
+        return standard_score(values, value)
 
     def learn_one(self, value: float | None, at: datetime) -> None:
         self.history.append(value)
@@ -83,8 +91,8 @@ class ZScoreDetector:
 def make_detector(name: str, lookback: int, min_history: int) -> Detector:
     """The detector chosen by the DETECTOR setting."""
     # Imported here: both build on ZScoreSeries from this module.
-    from tickwatch.engine.robust import RobustDetector
-    from tickwatch.engine.seasonal import SeasonalDetector
+    from tests.oracle.robust import RobustDetector
+    from tests.oracle.seasonal import SeasonalDetector
 
     if name == "zscore":
         return ZScoreDetector(lookback, min_history)
