@@ -31,7 +31,7 @@ FAST_RECONNECT = {"reconnect.backoff.ms": 50, "reconnect.backoff.max.ms": 200}
 
 @pytest.mark.kafka
 def test_kafka_mode_status_line_counts_published_ticks(tmp_path: Path, kafka_bootstrap: str):
-    from tickwatch.cli_render import status_line
+    from tickwatch.cli.render import status_line
 
     source = f"status-{uuid.uuid4().hex[:8]}"
     start = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)

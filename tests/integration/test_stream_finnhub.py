@@ -22,7 +22,7 @@ def trades(*rows: tuple[str, float, float, int]) -> str:
 
 
 def test_trades_pings_an_outage_and_a_masked_key(tmp_path, capsys):
-    from tickwatch.cli import _setup_logging
+    from tickwatch.cli.common import setup_logging
 
     first = [
         '{"type":"ping"}',
@@ -42,7 +42,7 @@ def test_trades_pings_an_outage_and_a_masked_key(tmp_path, capsys):
             "stream_backoff_max": 0.5,
         }
         settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-        _setup_logging("DEBUG", settings.secret_values())
+        setup_logging("DEBUG", settings.secret_values())
         source = stream_source(settings, "finnhub")
         records = collect(source, lambda rs: len(trades_of(rs)) == 4)
         assert venue.paths[0] == f"/?token={KEY}"  # the key goes where Finnhub wants it

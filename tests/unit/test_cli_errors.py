@@ -6,7 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tickwatch.cli_errors import exits_on_error, mask_in_errors
+from tickwatch.cli.errors import exits_on_error, mask_in_errors
 from tickwatch.errors import ConfigError, StoreError
 
 

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from tickwatch.cli_render import StatusBoard
+from tickwatch.cli.render import StatusBoard
 
 LONG = "ticks 1,234 | " + "x" * 200  # wider than the 60-column screens below
 

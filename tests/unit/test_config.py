@@ -66,14 +66,14 @@ def test_env_example_lists_every_setting_with_its_default():
 def test_configured_secrets_never_reach_the_log(monkeypatch: pytest.MonkeyPatch, capsys):
     import logging
 
-    from tickwatch.cli import _setup_logging
+    from tickwatch.cli.common import setup_logging
 
     s = load_settings(
         alpha_vantage_api_key="AVKEY-123456",
         store_url="postgresql+psycopg://user:pg-pass-99@localhost/db",
     )
     assert set(s.secret_values()) >= {"AVKEY-123456", "pg-pass-99"}
-    _setup_logging("INFO", s.secret_values())
+    setup_logging("INFO", s.secret_values())
     logging.getLogger("tickwatch.test").error(
         "GET /query?apikey=%s failed; store %s", "AVKEY-123456", s.store_url
     )

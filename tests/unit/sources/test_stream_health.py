@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from tickwatch.cli_render import source_health
+from tickwatch.cli.render import source_health
 from tickwatch.sources import SourceHealth
 
 

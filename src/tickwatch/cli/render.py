@@ -1,7 +1,7 @@
 """What the CLI shows: the consoles, the status line and the tables its commands print.
 
 Pure rendering: each function turns results into rich text or a table and decides nothing;
-`cli.py` chooses what to run and when to print. Library code logs (STYLE 8); only the CLI
+the command modules choose what to run and when to print. Library code logs (STYLE 8); only the CLI
 writes to the terminal, through `console` (stderr: progress, status, errors) and `out` (stdout:
 the results a script may read, such as `--json` bodies and result tables).
 """

@@ -19,7 +19,7 @@ from typing import NoReturn
 import typer
 from rich.markup import escape
 
-from tickwatch.cli_render import console
+from tickwatch.cli.render import console
 from tickwatch.errors import TickwatchError
 
 _secrets: list[str] = []  # set once the settings are read; an error may echo a key back

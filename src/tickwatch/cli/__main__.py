@@ -1,0 +1,5 @@
+"""`python -m tickwatch.cli`: the `tickwatch` command."""
+
+from tickwatch.cli import app
+
+app()
