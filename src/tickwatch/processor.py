@@ -189,8 +189,7 @@ class Processor:
         if self.tick_log is not None:
             self.tick_log.append(ticks)
         self._store_divergences(self.divergence.observe(ticks))
-        out = self.engine.process(ticks)
-        self._emit(out, rejected, ticks)
+        out = self._process(TickBatch.from_ticks(ticks), rejected, ticks)
         self.counters.ticks_in += len(records)
         lateness = self.settings.allowed_lateness
         for tick in ticks:
@@ -228,17 +227,7 @@ class Processor:
         if self.tick_log is not None:
             self.tick_log.append([batch.tick(i) for i in range(len(batch))])
         self._store_divergences(self.divergence.observe_batch(batch))
-        result = self.engine.process_batch(batch)
-        if self.bus is None:
-            out = EngineOutput(
-                anomalies=result.anomalies(),
-                late=result.late,
-                accepted=result.accepted,
-                duplicates=result.duplicates,
-            )
-            self._emit(out, [], [], window_table(result))
-        else:
-            self._emit(result.to_engine_output(), [], [])
+        self._process(batch, [], [])
         if self.lake is not None and len(batch):
             self.lake.write_tick_table(batch.to_arrow())
         self.counters.ticks_in += len(batch)
@@ -246,6 +235,26 @@ class Processor:
             latest = from_micros(int(batch.event.max()))
             if self.counters.last_event_time is None or latest > self.counters.last_event_time:
                 self.counters.last_event_time = latest
+
+    def _process(
+        self, batch: TickBatch, invalid: list[Rejected], ticks: list[Tick]
+    ) -> EngineOutput:
+        """The engine on `batch`, its results to the sinks. The closed windows stay columns
+        (one Arrow table for the store and the lake) unless a bus needs `Window` objects;
+        the returned output then carries the anomalies, late ticks and counts only."""
+        result = self.engine.process_batch(batch)
+        if self.bus is not None:
+            out = result.to_engine_output()
+            self._emit(out, invalid, ticks)
+            return out
+        out = EngineOutput(
+            anomalies=result.anomalies(),
+            late=result.late,
+            accepted=result.accepted,
+            duplicates=result.duplicates,
+        )
+        self._emit(out, invalid, ticks, window_table(result))
+        return out
 
     def _store_divergences(self, found: list[Divergence]) -> None:
         """Upsert flagged divergences; while the store fails they are held (newest state per
