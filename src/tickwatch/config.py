@@ -14,6 +14,7 @@ from urllib.parse import quote, unquote, urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tickwatch.engine.detectors.registry import DetectorName
 from tickwatch.errors import ConfigError
 
 CommaList = Annotated[list[str], NoDecode]
@@ -115,7 +116,7 @@ class Settings(BaseSettings):
     max_clock_skew_seconds: float = Field(
         300, ge=0, description="times this far after the receiving clock are rejected"
     )
-    detector: Literal["zscore", "robust", "seasonal"] = Field(
+    detector: DetectorName = Field(
         "zscore", description="anomaly detector: zscore, robust (median/MAD) or seasonal"
     )
 

@@ -22,6 +22,7 @@ from tickwatch.cli.render import (
     nab_table,
     out,
 )
+from tickwatch.engine.detectors import DETECTORS
 
 if TYPE_CHECKING:  # type annotations only: each command imports what it runs in its body
     from tickwatch.config import Settings
@@ -44,7 +45,7 @@ def evaluate(
         ),
     ] = None,
     detector: Annotated[
-        str | None, typer.Option(help="zscore, robust or seasonal [env DETECTOR]")
+        str | None, typer.Option(help=f"{', '.join(DETECTORS)} [env DETECTOR]")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON")] = False,
     feedback: Annotated[
