@@ -376,6 +376,25 @@ def test_grafana_counts_what_the_web_api_counts(seeded_postgres: str) -> None:
         assert {t for t, _ in hourly} == {H10, H11}  # UTC hours, whatever the session's zone
 
 
+@pytest.mark.postgres
+def test_grafana_volatility_is_the_web_api_volatility(seeded_postgres: str) -> None:
+    """The rolling relative volatility: the web's series and latest values against the panels
+    compiled from the same SQL expression, on the same rows."""
+    engine = create_engine(seeded_postgres)
+    try:
+        web = Reader(engine).volatility(Span(FROM, TO), SYMBOLS)
+    finally:
+        engine.dispose()
+    points = {(p.window_start, s.symbol): p.value for s in web for p in s.points}
+    _, rows = run_panel("Rolling volatility per symbol (% of price, 1-hour mean)", seeded_postgres)
+    panel = {(time, symbol): value for time, symbol, value in rows if value is not None}
+    assert panel.keys() == points.keys()
+    assert all(panel[k] == pytest.approx(points[k], rel=1e-12) for k in points)
+    _, latest = run_panel("Asset volatility comparison (latest)", seeded_postgres)
+    assert [s for s, _ in latest] == ["AAPL", "bitcoin"]  # highest first: 0.75 % before 0.2 %
+    assert dict(latest) == pytest.approx({s.symbol: s.latest for s in web}, rel=1e-12)
+
+
 @pytest.fixture(scope="module")
 def seeded_postgres(postgres_url: str) -> Iterator[str]:
     """One database with the seed for all panels (they only read)."""

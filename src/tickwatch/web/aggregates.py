@@ -1,10 +1,15 @@
-"""The dashboards' anomaly counts, written once as SQLAlchemy selects.
+"""The dashboards' aggregations, written once in SQLAlchemy: anomaly counts and volatility.
 
 The web API runs them on SQLite or PostgreSQL (`queries.Reader.summary`); `tickwatch.grafana`
 compiles the same selects for PostgreSQL, with Grafana's macros as the row filter and the hour
 bucket, so the two dashboards cannot count differently. Every select takes `where`, which
 anomalies to count (a range and symbols); the hourly ones also take `hour`, the bucket of a
 window start (`hour_of` here, `$__timeGroup(window_start, 1h)` in Grafana).
+
+Relative volatility is a window's sample standard deviation as a percentage of its close,
+`volatility / close * 100`, so that a bitcoin and a cardano share one axis; the rolling figure
+is its mean over the symbol's last `ROLLING_WINDOWS` windows in the range (one hour of 5-minute
+bars; a window function, so SQLite 3.25+ or PostgreSQL), nulls left out of the mean.
 
 Counts are `count(*)`, per severity `count(*) FILTER (WHERE severity = ...)` (SQLite 3.30+ and
 PostgreSQL). z-scores fall in unit-wide bins `[k, k + 1)` for k in -limit .. limit - 1, the end
@@ -17,15 +22,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Select, TextClause, case, func, select
+from sqlalchemy import ColumnElement, DateTime, Float, Select, TextClause, case, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from tickwatch.model import Severity
-from tickwatch.store.sql import market_anomalies
+from tickwatch.store.sql import clean_market_data, market_anomalies
 
-A = market_anomalies
+A, C = market_anomalies, clean_market_data
+ROLLING_WINDOWS = 12
 Z_BIN_LIMIT = 10
 SEVERITIES = (Severity.HIGH, Severity.MEDIUM, Severity.LOW)  # the dashboards' column order
 Where = ColumnElement[bool] | TextClause  # Grafana's is its macros, as text
@@ -114,3 +120,15 @@ def z_bins(where: Where, limit: int = Z_BIN_LIMIT) -> Select[Any]:
     steps = [(A.c.z_score >= k, k) for k in range(limit - 1, -limit, -1)]
     binned = select(case(*steps, else_=-limit).label("bin")).where(where).subquery()
     return select(binned.c.bin, _count()).group_by(binned.c.bin).order_by(binned.c.bin)
+
+
+def relative_volatility() -> ColumnElement[Any]:
+    """A window's volatility in percent of its close (null without either)."""
+    return C.c.volatility / func.nullif(C.c.close, 0, type_=Float) * 100
+
+
+def rolling_volatility(windows: int = ROLLING_WINDOWS) -> ColumnElement[Any]:
+    """The mean relative volatility of the symbol's last `windows` windows, this one included."""
+    return func.avg(relative_volatility()).over(
+        partition_by=C.c.symbol, order_by=C.c.window_start, rows=(-(windows - 1), 0)
+    )

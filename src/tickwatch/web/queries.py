@@ -3,24 +3,19 @@
 Time ranges are relative to the newest data in the store, not to the wall clock: simulated data
 runs ahead of the clock and replays are historical, so "last 24h" means the 24 hours that end at
 the newest `window_end` stored. Every query works on SQLite and PostgreSQL alike (SQLAlchemy Core
-over `tickwatch.store.sql`'s tables); the summary's counts are `aggregates`' GROUP BY selects,
-the ones Grafana's panels compile too.
-
-Relative volatility is the window's sample standard deviation as a percentage of its close,
-`volatility / close * 100`, so that a bitcoin and a cardano can share one axis; the rolling
-figure is its mean over the last `ROLLING_WINDOWS` windows of the symbol (one hour of 5-minute
-bars).
+over `tickwatch.store.sql`'s tables); the summary's counts and the (rolling) relative volatility
+are `aggregates`' SQL, the same that Grafana's panels compile.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict, deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import groupby, tee
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
@@ -44,7 +39,6 @@ from tickwatch.web.models import (
     ZBin,
 )
 
-ROLLING_WINDOWS = 12
 MAX_SERIES_POINTS = 2000  # per symbol in /api/volatility: longer series are thinned evenly
 Z_BIN_LIMIT = aggregates.Z_BIN_LIMIT
 _RANGE = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
@@ -82,28 +76,6 @@ def _in_span(column: Any, span: Span) -> list[ColumnElement[bool]]:
     if span.end is not None:
         conditions.append(column < span.end)
     return conditions
-
-
-def _relative(row: Any) -> float | None:
-    """Volatility as a percentage of the close (see module docstring)."""
-    if row.volatility is None or not row.close:
-        return None
-    return float(row.volatility / row.close * 100)
-
-
-def rolling(values: Iterable[float | None], size: int) -> Iterator[float | None]:
-    """Mean of the non-null values among the last `size` (this one included); None if none.
-
-    Streams: it holds `size` values, not the series."""
-    recent: deque[float | None] = deque(maxlen=size)
-    for value in values:
-        recent.append(value)
-        known = [v for v in recent if v is not None]
-        yield sum(known) / len(known) if known else None
-
-
-def rolling_mean(values: Sequence[float | None], size: int) -> list[float | None]:
-    return list(rolling(values, size))
 
 
 def z_bins(counts: Mapping[int, int], limit: int = Z_BIN_LIMIT) -> list[ZBin]:
@@ -282,7 +254,9 @@ class Reader:
         if symbols:
             where.append(t.c.symbol.in_(symbols))
         before = func.lag(t.c.volume).over(partition_by=t.c.symbol, order_by=t.c.window_start)
-        ranged = select(t, before.label("previous_volume")).where(and_(True, *where)).subquery()
+        relative = aggregates.relative_volatility().label("volatility_pct")
+        columns = select(t, before.label("previous_volume"), relative)
+        ranged = columns.where(and_(True, *where)).subquery()
         query = select(ranged).order_by(ranged.c.window_start, ranged.c.symbol).limit(limit + 1)
         if cursor is not None:
             start, symbol = paging.decode(cursor, (datetime, str))
@@ -297,15 +271,11 @@ class Reader:
             for row in conn.execute(query):
                 r = row._mapping
                 volume, previous = r["volume"], r["previous_volume"]
-                vol = r["volatility"]
                 out.append(
                     WindowOut(
                         **{k: r[k] for k in WindowOut.model_fields if k in r},
                         volume_delta=volume - previous
                         if volume is not None and previous is not None
-                        else None,
-                        volatility_pct=vol / r["close"] * 100
-                        if vol is not None and r["close"]
                         else None,
                     )
                 )
@@ -423,9 +393,10 @@ class Reader:
         return buckets
 
     def volatility(self, span: Span, symbols: Sequence[str] = ()) -> list[VolSeries]:
-        """Rolling relative volatility per symbol (see module docstring), latest value too.
+        """Rolling relative volatility per symbol (`aggregates.rolling_volatility`), latest
+        value too.
 
-        Rows stream through `rolling`; a symbol with more than MAX_SERIES_POINTS windows in the
+        Rows stream from the database; a symbol with more than MAX_SERIES_POINTS windows in the
         range keeps every k-th point (and always its latest), so neither the answer nor the
         memory behind it grows with the range.
         """
@@ -439,8 +410,9 @@ class Reader:
             .where(condition)
             .group_by(t.c.symbol)
         )
+        rolled = aggregates.rolling_volatility().label("value")
         query = (
-            select(t.c.symbol, t.c.asset_type, t.c.window_start, t.c.volatility, t.c.close)
+            select(t.c.symbol, t.c.window_start, rolled)
             .where(condition)
             .order_by(t.c.symbol, t.c.window_start)
         )
@@ -453,12 +425,11 @@ class Reader:
                 stride = math.ceil(size / MAX_SERIES_POINTS)
                 one = VolSeries(symbol=symbol, asset_type=asset, points=[], latest=None)
                 skipped: VolPoint | None = None  # the newest point, while thinning left it out
-                ahead, behind = tee(group)  # read in lockstep: tee holds one row
-                rolled = rolling((_relative(r) for r in ahead), ROLLING_WINDOWS)
                 count = 0  # points so far (windows with a value)
-                for r, value in zip(behind, rolled, strict=True):
-                    if value is None:
+                for r in group:
+                    if r.value is None:
                         continue
+                    value = float(r.value)
                     point = VolPoint(window_start=r.window_start, value=value)
                     if count % stride == 0:
                         one.points.append(point)

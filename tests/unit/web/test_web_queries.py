@@ -1,4 +1,4 @@
-"""Pure helpers of the read side: range parsing, rolling mean, z-score bins (by hand)."""
+"""Helpers of the read side: range parsing, rolling volatility, z-score bins (by hand)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, true
+from sqlalchemy import Engine, select, true
 
-from tickwatch.model import Anomaly, AnomalyType, AssetType, Severity
+from tickwatch.model import Anomaly, AnomalyType, AssetType, Severity, Window
 from tickwatch.store import SqlStore
 from tickwatch.web import aggregates
-from tickwatch.web.queries import parse_range, rolling_mean, z_bins
+from tickwatch.web.queries import parse_range, z_bins
 
 
 @pytest.mark.parametrize(
@@ -35,12 +35,32 @@ def test_parse_range_rejects_with_an_example(text: str) -> None:
         parse_range(text)
 
 
-def test_rolling_mean_skips_nulls_and_keeps_length() -> None:
-    values = [1.0, None, 3.0, 5.0, None]
-    # size 2: [1], [1, None], [None, 3], [3, 5], [5, None]
-    assert rolling_mean(values, 2) == [1.0, 1.0, 3.0, 4.0, 5.0]
-    assert rolling_mean([None, None], 3) == [None, None]
-    assert rolling_mean([], 12) == []
+def test_rolling_volatility_skips_nulls_per_symbol(tmp_path: Path) -> None:
+    """Relative volatility = volatility / close * 100; close 200 makes it half the volatility."""
+    store = SqlStore(f"sqlite:///{tmp_path / 't.db'}")
+    start = datetime(2024, 3, 4, 10, tzinfo=UTC)
+
+    def window(symbol: str, i: int, volatility: float | None) -> Window:
+        at = start + timedelta(minutes=5 * i)
+        end, bar = at + timedelta(minutes=5), (200, 200, 200, 200)
+        return Window(symbol, AssetType.STOCK, at, end, *bar, None, 2, None, 0.0, volatility, {})
+
+    rows = [
+        window(symbol, i, volatility)
+        for symbol, volatilities in (("A", [2.0, None, 6.0, 10.0, None]), ("B", [None, 8.0]))
+        for i, volatility in enumerate(volatilities)
+    ]
+    store.write(rows, [])
+    t = aggregates.C
+    query = select(t.c.symbol, aggregates.rolling_volatility(windows=2)).order_by(
+        t.c.symbol, t.c.window_start
+    )
+    with store.engine.connect() as conn:
+        got = [tuple(r) for r in conn.execute(query)]
+    # A relative: 1, None, 3, 5, None; means of the last two of each: [1], [1, None],
+    # [None, 3], [3, 5], [5, None]; B starts afresh: [None], [None, 4]
+    assert got == [("A", 1.0), ("A", 1.0), ("A", 3.0), ("A", 4.0), ("A", 5.0),
+                   ("B", None), ("B", 4.0)]  # fmt: skip
 
 
 def _anomalies(z_scores: list[float], path: Path) -> Engine:
