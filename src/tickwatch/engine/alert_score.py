@@ -31,7 +31,8 @@ A window is *alerting* when one of these holds (T = `z_open`):
 - price: |z_m| > T, |m| >= `min_move_pct`, and volume confirms (z_v > `confirm_z`) or the move
   is large on its own (|z_m| > 2T);
 - volume: z_v > T, in the regular session for stocks (extended-hours volume is too erratic);
-- range: z_r > T and |z_m| or z_v at least `confirm_z` agree... or z_r > 2T;
+- range: z_r > T, and the spread (volatility, % of close) is at least `range_min_move` move
+  scales (a burst must matter next to the usual move);
 - sustained: a two-sided CUSUM of the move or volume z (clipped at `clip`) exceeds `cusum_h`.
 Rare means beyond `tail_factor` x the recent tail and, for 24h series, not a daily schedule:
 as large (/ `recur_factor`) within `recur_minutes` of this time on `recur_days` of the last
@@ -91,6 +92,7 @@ class AlertConfig:
     tail_quantile: float = 0.99
     tail_factor: float = 1.5
     tail_min: int = 100
+    range_min_move: float = 0.5  # a volatility burst's spread, in move scales
     hourly_profile: bool = True
     size_factor: float = 1.5
     recur_days: int = 2  # 0: off
@@ -344,7 +346,11 @@ class SymbolScorer:
                 and self._novel(self.volume, 1, residuals, index)
             ):
                 fired.append(VOLUME)
-            if z.get(RANGE, 0.0) > c.z_open and self._novel(self.range, 2, residuals, index):
+            if (
+                z.get(RANGE, 0.0) > c.z_open
+                and self._novel(self.range, 2, residuals, index)
+                and self._material_range(bar)
+            ):
                 fired.append(RANGE)
             if c.cusum_h > 0:
                 if r_move is not None:
@@ -383,6 +389,17 @@ class SymbolScorer:
         elif fault == "split_like":
             self.ref, self.ref_at = bar.close, bar.window_start
         return verdict
+
+    def _material_range(self, bar: Bar) -> bool:
+        """A burst must matter next to the usual move: its spread (the window's volatility, %
+        of close) at least `range_min_move` x the move scale. A series with one price per
+        window has a spread of 0 until a window gets two prices, which its own history alone
+        would score at the z cap."""
+        mad = self.move.mad
+        if mad is None or bar.close <= 0:
+            return True
+        spread = 100 * (bar.volatility or 0.0) / bar.close
+        return spread >= self.config.range_min_move * MAD_TO_SIGMA * mad
 
     def _remember(self, residuals: _Residuals, index: int) -> None:
         """A window that was no fault joins the recent tail and (24h series) the daily memory."""

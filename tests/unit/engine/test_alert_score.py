@@ -298,3 +298,18 @@ def test_prices_at_the_edges_of_validation_are_scored_not_crashed(extreme: float
         move = next(v.move_pct for v in verdicts if v.bar.close == extreme)
         expected = 100 * (math.log(extreme) - math.log(closes[29]))
         assert move == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_volatility_burst_must_matter_next_to_the_usual_move() -> None:
+    # one price per window (spread 0) moving 1 % a window: the move scale is 1.2533 x 1 %, so
+    # a burst needs a spread of at least 0.5 x 1.2533 = 0.627 % of the close
+    closes = zigzag(60, step_pct=1.0)
+    base = [bar(i, c) for i, c in enumerate(closes)]
+    c = closes[-1] * math.exp(0.01)
+    small = bar(60, c, volatility=c * 0.001)  # two prices 0.1 % apart: z at the cap, no burst
+    large = bar(60, c, volatility=c * 0.02)  # 2 % of the close: a burst
+    small_verdict = judge_all(SymbolScorer(CONFIG, None), [*base, small])[-1]
+    assert small_verdict.z[RANGE] == CONFIG.z_cap
+    assert RANGE not in small_verdict.fired
+    large_verdict = judge_all(SymbolScorer(CONFIG, None), [*base, large])[-1]
+    assert RANGE in large_verdict.fired
