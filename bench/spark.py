@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -191,8 +192,10 @@ def job(
     data_dir: Path,
     master: str = "local[*]",
     max_offsets: int | None = None,
+    src: Path | None = None,
 ) -> float:
-    """Seconds of one `tickwatch spark --once` process."""
+    """Seconds of one `tickwatch spark --once` process; `src` runs the package (driver and
+    Python workers) from another source tree, the code before a change."""
     env = {
         **os.environ,
         "DATA_DIR": str(data_dir),
@@ -200,6 +203,8 @@ def job(
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "LOG_LEVEL": "WARNING",
     }
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     command = [sys.executable, "-m", "tickwatch.cli", "spark", "--once", "--master", master]
     command += ["--topic-prefix", prefix, "--trigger", "1"]
     if max_offsets is not None:
@@ -257,6 +262,13 @@ def main() -> None:
     parser.add_argument(
         "--cluster", action="store_true", help="also on a standalone master + 2 workers x 1 core"
     )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a source tree (its src/ folder) of the code before a change: each master also "
+        "runs it, interleaved with the current code",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per master (and code)")
     parser.add_argument("--out", type=Path, default=Path("docs/BENCHMARKS.md"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -264,30 +276,45 @@ def main() -> None:
     workload = dense(args.ticks)
     batch = generate(workload)
     _, expected = contenders.columnar(batch, flush=False)
-    results: list[tuple[str, float, int, int, bool]] = []
+    results: dict[str, list[tuple[float, int, bool]]] = {}
     with services() as (bootstrap, pg_url), tempfile.TemporaryDirectory() as tmp:
         publish(bootstrap, "bench_", batch)
         log.info("published %d ticks (%s)", len(batch), workload.describe())
 
-        def measure(i: int, master: str, label: str) -> None:
+        runs = iter(range(1_000_000))
+
+        def measure(master: str, label: str, src: Path | None = None) -> None:
+            i = next(runs)
             data = Path(tmp) / f"run{i}"
             url = database(pg_url, f"bench{i}")
-            elapsed = job(bootstrap, url, "bench_", data, master, args.max_offsets)
-            rate, batches, records = steady_rate(data / "checkpoints" / "spark")
+            elapsed = job(bootstrap, url, "bench_", data, master, args.max_offsets, src)
+            rate, batches, _ = steady_rate(data / "checkpoints" / "spark")
             same = anomalies(url) == expected
             log.info("%s: %.0f ticks/s steady, %d batches, %.0f s", label, rate, batches, elapsed)
-            results.append((label, rate, batches, records, same))
+            results.setdefault(label, []).append((rate, batches, same))
+            database(pg_url, f"bench{i}")  # emptied: the server keeps only the running one
+            shutil.rmtree(data, ignore_errors=True)
 
         masters = [m for m in args.masters.split(",") if m]
-        for i, master in enumerate(masters):
-            measure(i, master, master)
+        for _ in range(args.repeat):
+            for master in masters:
+                if args.before is not None:
+                    measure(master, f"{master}, before", args.before)
+                measure(master, master)
         if args.cluster:
             with standalone(Path(tmp) / "cluster") as url:
-                measure(len(masters), url, "standalone, 2 workers x 1 core")
+                measure(url, "standalone, 2 workers x 1 core")
     lines = [
         f"`python -m bench.spark --ticks {args.ticks} --max-offsets {args.max_offsets}` "
         f"({workload.describe()}); steady rate = records of batches 2..n over the time between "
-        "the first and the last commit, read from the checkpoint.",
+        "the first and the last commit, read from the checkpoint"
+        + (f"; median of {args.repeat} runs, interleaved" if args.repeat > 1 else "")
+        + (
+            f"; 'before' = the code of {args.before} in the same run"
+            if args.before is not None
+            else ""
+        )
+        + ".",
         "",
         *(line for line in machine() if not line.startswith(("- load", "- OPENBLAS"))),
         "- load average (1, 5, 15 min) at the start: {:.2f}, {:.2f}, {:.2f}; at the end: "
@@ -295,16 +322,25 @@ def main() -> None:
             *load_before, *os.getloadavg()
         ),
         "",
-        "| master | steady ticks/s | per core | batches | anomalies = columnar engine |",
-        "| --- | --- | --- | --- | --- |",
+        "| master | steady ticks/s (median) | per core | each run | batches "
+        "| anomalies = columnar engine |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
-    for master, rate, batches, _, same in results:
-        agree = "yes" if same else "**no**"
-        per_core = rate / (2 if master.startswith("standalone") else _cores(master))
-        lines.append(f"| {master} | {rate:,.0f} | {per_core:,.0f} | {batches} | {agree} |")
-    base, base_rate = results[0][0], results[0][1]
-    lines += [""] + [f"- {r[0]} / {base}: {r[1] / base_rate:.2f}x" for r in results[1:]]
-    rates = {r[0]: r[1] for r in results}
+    rates = {label: statistics.median(r[0] for r in runs) for label, runs in results.items()}
+    for label, runs_of in results.items():
+        agree = "yes" if all(same for _, _, same in runs_of) else "**no**"
+        per_core = rates[label] / (2 if label.startswith("standalone") else _cores(label))
+        every = ", ".join(f"{rate:,.0f}" for rate, _, _ in runs_of)
+        lines.append(
+            f"| {label} | {rates[label]:,.0f} | {per_core:,.0f} | {every} "
+            f"| {runs_of[0][1]} | {agree} |"
+        )
+    base = "local[1]" if "local[1]" in rates else next(iter(rates))
+    lines += [""] + [
+        f"- {label} / {base}: {rate / rates[base]:.2f}x"
+        for label, rate in rates.items()
+        if label != base
+    ]
     if "local[1]" in rates and "local[2]" in rates:
         met = rates["local[2]"] >= TARGET_RATE and rates["local[2]"] >= 1.6 * rates["local[1]"]
         lines.append(
@@ -314,7 +350,8 @@ def main() -> None:
     write_section(args.out, "Spark", lines)
 
 
-def _cores(master: str) -> int:
+def _cores(label: str) -> int:
+    master = label.split(",")[0]
     inside = master[master.find("[") + 1 : master.find("]")] if "[" in master else "1"
     return (os.cpu_count() or 1) if inside == "*" else int(inside)
 

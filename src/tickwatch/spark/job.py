@@ -49,6 +49,7 @@ from tickwatch.spark.state import make_advance
 from tickwatch.store import SqlStore
 
 log = logging.getLogger(__name__)
+ARROW_BATCH_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,9 @@ def build_stream(
 ) -> DataFrame:
     """The streaming DataFrame of OUTPUT rows (before the sinks)."""
     spark.conf.set("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
+    # Arrow batches to and from the Python stages as large as a micro-batch's share of a
+    # partition (Spark's default, 10,000 rows, splits them into many small calls)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH_ROWS))
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", config.bootstrap_servers)

@@ -10,7 +10,7 @@ cannot vouch for) reads it, so both engines judge a record the same way: Spark's
 would coerce a numeric `symbol` to text and accept a bare `NaN`, the validator rejects both.
 
 OUTPUT is one wide row type for every kind of result, so the sinks select the columns of
-their kind: a tick uses the tick columns, a window the `clean_market_data` columns, and so
+their kind: a `ticks` row uses its blob, a window the `clean_market_data` columns, and so
 on; the columns shared by name (symbol, asset_type, open/high/low/close, volume, source) mean
 the same thing in each.
 """
@@ -39,7 +39,8 @@ from tickwatch.model import Feature
 # records as they arrived, and the broker timestamp is the record's receive time.
 KAFKA_COLUMNS = ("value", "topic", "partition", "offset", "timestamp")
 
-KIND_TICK = "tick"
+KIND_TICK = "tick"  # a valid record (VALIDATED)
+KIND_TICKS = "ticks"  # one row per bucket and batch: its valid ticks as a blob (raw_ticks.py)
 KIND_INVALID = "invalid"
 KIND_WINDOW = "window"
 KIND_ANOMALY = "anomaly"
@@ -104,13 +105,13 @@ STATE = StructType(
 SCORE_COLUMNS = tuple(f"{f.value}_{stat}" for f in Feature for stat in ("mean", "std", "z"))
 OUTPUT = StructType(
     [
-        StructField("kind", _TEXT, False),  # tick, window, anomaly, late, invalid or source
+        StructField("kind", _TEXT, False),  # ticks, window, anomaly, late, invalid or source
         StructField("symbol", _TEXT, False),
         *_fields(_TEXT, "asset_type", "source"),
-        # tick
-        *_fields(_LONG, "event_us", "ingest_us"),
-        *_fields(_DOUBLE, *TICK_NUMBERS),
-        # window (open..close and volume above)
+        # ticks: the bucket's valid ticks of the batch, an Arrow IPC stream (raw_ticks.py)
+        StructField("ticks", _BYTES, True),
+        # window
+        *_fields(_DOUBLE, "open", "high", "low", "close", "volume"),
         *_fields(_LONG, "window_start_us", "window_end_us", "tick_count"),
         *_fields(_DOUBLE, "vwap", "price_return_pct", "volatility", *SCORE_COLUMNS),
         # anomaly (and its window's start and end above)

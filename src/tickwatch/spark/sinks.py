@@ -12,7 +12,8 @@ it was computed, on the executors, and none is brought to the driver.
 - Lake: Spark's own Parquet writer appends raw ticks and clean rows under the embedded lake's
   layout (`LAKE/<table>/date=YYYY-MM-DD/part-*.parquet`, same columns), which
   `tickwatch.store.ParquetLake` reads; a re-run batch adds files whose rows the lake's
-  latest-per-key rule folds away. The tick rows carry their `source`.
+  latest-per-key rule folds away. The tick rows carry their `source`; they reach the sink as
+  one blob per bucket (raw_ticks.py), which `mapInArrow` expands before the Parquet writer.
 - Topics: clean rows to `clean_market_data`, anomalies to `market_anomalies` (key = symbol,
   value = the row's JSON, as `tickwatch.bus.kafka.encode` writes it), with Spark's Kafka sink.
 
@@ -45,10 +46,11 @@ from tickwatch.model import (
     Rejected,
     Severity,
 )
+from tickwatch.spark import raw_ticks
 from tickwatch.spark.schemas import (
     KIND_ANOMALY,
     KIND_SOURCE,
-    KIND_TICK,
+    KIND_TICKS,
     KIND_WINDOW,
 )
 from tickwatch.store import SqlStore, provenance
@@ -160,7 +162,7 @@ class BatchSink:
     def _write(self, frame: DataFrame, batch_id: int) -> None:
         context = frame.sparkSession.sparkContext
         counts = {name: context.accumulator(0) for name in ("windows", "anomalies", "dead_letters")}
-        frame.where(F.col("kind") != KIND_TICK).foreachPartition(
+        frame.where(F.col("kind") != KIND_TICKS).foreachPartition(
             StoreWriter(self.store_url, counts)
         )
         if self.lake is not None:
@@ -177,12 +179,11 @@ class BatchSink:
 
     @staticmethod
     def _lake(frame: DataFrame, lake: Path) -> None:
-        ticks = frame.where(F.col("kind") == KIND_TICK).select(
-            *(
-                _time(name, name.replace("_time", "_us")) if name.endswith("_time") else F.col(name)
-                for name in SCHEMAS[RAW_TICKS].names
-            ),
-            F.to_date(F.timestamp_micros("event_us")).alias("date"),
+        ticks = (
+            frame.where(F.col("kind") == KIND_TICKS)
+            .select("ticks")
+            .mapInArrow(raw_ticks.unpack, raw_ticks.SPARK)
+            .withColumn("date", F.to_date("event_time"))
         )
         clean = frame.where(F.col("kind") == KIND_WINDOW).select(
             *(

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd  # type: ignore[import-untyped]
+import pyarrow as pa
 from pyspark.sql.streaming.state import GroupState
 
 from tickwatch.clock import micros
@@ -43,12 +44,15 @@ from tickwatch.engine import ColumnarEngine, ColumnarOutput, EngineConfig
 from tickwatch.engine.batch import ASSET_TYPES, TickBatch
 from tickwatch.engine.columnar import EngineState
 from tickwatch.errors import ConfigError
-from tickwatch.model import Anomaly, AssetType, Feature, Window
+from tickwatch.model import Anomaly, AssetType, Feature
+from tickwatch.processor import window_table
+from tickwatch.spark import raw_ticks
 from tickwatch.spark.schemas import (
     KIND_ANOMALY,
     KIND_INVALID,
     KIND_SOURCE,
     KIND_TICK,
+    KIND_TICKS,
     KIND_WINDOW,
     OUTPUT,
     STATE,
@@ -58,7 +62,7 @@ from tickwatch.spark.schemas import (
 )
 
 _ORDER = ["topic", "partition", "offset"]
-_TICK_COLUMNS = ("symbol", "asset_type", "source", "event_us", "ingest_us", *TICK_NUMBERS)
+_TIMES = {"window_start": "window_start_us", "window_end": "window_end_us"}
 # How a state of an older version becomes the next version's row (none yet: version 1 is the
 # first state without pickles).
 _UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -187,9 +191,9 @@ def _batch(ticks: pd.DataFrame) -> TickBatch:
     )
 
 
-def _row(kind: str, item: Window | Anomaly) -> dict[str, Any]:
-    """A window's or an anomaly's OUTPUT row: its store columns, times in microseconds, and
-    its JSON as `tickwatch.bus.kafka.encode` writes it for the output topics."""
+def _row(kind: str, item: Anomaly) -> dict[str, Any]:
+    """An anomaly's OUTPUT row: its store columns, times in microseconds, and its JSON as
+    `tickwatch.bus.kafka.encode` writes it for the output topics."""
     row = item.as_row()
     times = {
         f"{name}_us": micros(value) for name, value in row.items() if isinstance(value, datetime)
@@ -199,11 +203,27 @@ def _row(kind: str, item: Window | Anomaly) -> dict[str, Any]:
     return {**row, **times, "kind": kind, "json": orjson.dumps(row).decode()}
 
 
+def _windows(result: ColumnarOutput) -> pd.DataFrame | None:
+    """The closed windows of `result` as OUTPUT rows, built from the engine's columns (the
+    lake's `window_table`) rather than a `Window` object each."""
+    table = window_table(result)
+    if table.num_rows == 0:
+        return None
+    columns = {
+        _TIMES.get(name, name): column.cast(pa.int64()).to_numpy()
+        if name in _TIMES
+        else column.to_numpy(zero_copy_only=False)
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    }
+    columns["kind"] = np.full(table.num_rows, KIND_WINDOW, dtype=object)
+    # the JSON of `Window.as_row()`, which has the table's columns in its order
+    columns["json"] = [orjson.dumps(row).decode() for row in table.to_pylist()]
+    return frame(columns, OUTPUT, table.num_rows)
+
+
 def _results(result: ColumnarOutput) -> list[dict[str, Any]]:
-    """Windows, anomalies and late ticks of `result` as OUTPUT rows."""
-    out = result.to_engine_output()
-    rows = [_row(KIND_WINDOW, w) for w in out.windows]
-    rows += [_row(KIND_ANOMALY, a) for a in out.anomalies]
+    """Anomalies and late ticks of `result` as OUTPUT rows."""
+    rows = [_row(KIND_ANOMALY, a) for a in result.anomalies()]
     rows += [
         {
             "kind": late.kind,
@@ -214,7 +234,7 @@ def _results(result: ColumnarOutput) -> list[dict[str, Any]]:
             "letter_symbol": late.symbol,
             "received_us": micros(late.received_at),
         }
-        for late in out.late
+        for late in result.late
     ]
     return rows
 
@@ -258,9 +278,11 @@ def make_advance(
             tick_batch = _batch(ticks)
             result = engine.process_batch(tick_batch)
             state.update(snapshot(engine, buckets))
-            columns = {name: ticks[name].to_numpy() for name in _TICK_COLUMNS}
-            columns["kind"] = np.full(len(ticks), KIND_TICK, dtype=object)
-            yield frame(columns, OUTPUT, len(ticks))
+            # every valid tick goes to the lake, as one row: see raw_ticks.py for why
+            rows.append({"kind": KIND_TICKS, "symbol": "", "ticks": raw_ticks.pack(ticks)})
+            windows = _windows(result)
+            if windows is not None:
+                yield windows
             rows += _results(result)
             rows += [{"kind": KIND_SOURCE, "symbol": "", "source": s} for s in tick_batch.sources]
         if rows:
