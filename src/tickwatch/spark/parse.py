@@ -3,9 +3,11 @@
 A chunk of records is judged as columns by `tickwatch.sources.replay_columns.to_batch`, the array
 checks `tickwatch replay` uses, which accept a chunk only when every row is one that
 `tickwatch.normalize.parse_tick` would accept with the same tick. A chunk with any doubtful
-record (malformed JSON, a negative price, a missing ingest time, ...) goes record by record
-through `parse_tick` (after `tickwatch.decoding.decode`), exactly as the embedded processor
-judges it, so the two engines accept and reject the same records with the same reasons.
+record (malformed JSON, a negative price, a missing ingest time, a null value, ...) is split
+in halves until the pieces pass or are small, and a small piece with a doubtful record goes
+record by record through `parse_tick` (after `tickwatch.decoding.decode`), exactly as the
+embedded processor judges it, so the two engines accept and reject the same records with the
+same reasons.
 
 "Now" for the clock-skew rule and a dead letter's `received_at` is the broker's timestamp of
 the record, which makes a replay after a restart give the same answer. The column path checks
@@ -40,6 +42,7 @@ from tickwatch.sources.replay_columns import SCHEMA, pyarrow_reads_like_orjson, 
 from tickwatch.spark.schemas import KIND_INVALID, KIND_TICK, TICK_NUMBERS, VALIDATED
 
 _ARROW = to_arrow_schema(VALIDATED)
+_PIECE = 2_000  # records a doubtful chunk is split down to before the record path
 
 
 def validate_record(value: bytes, received_us: int, max_skew: timedelta) -> dict[str, Any]:
@@ -74,11 +77,21 @@ def tick_row(tick: Tick) -> dict[str, Any]:
     return row
 
 
-def _as_columns(values: list[bytes], received: Any, max_skew: timedelta) -> TickBatch | None:
+def _lines(values: pa.Array) -> bytes | None:
+    """The records as JSON Lines (each value, then a newline); None when a value is null (a
+    Kafka tombstone, which the record path judges)."""
+    if values.null_count:
+        return None
+    return b"\n".join(values.to_pylist()) + b"\n"
+
+
+def _as_columns(values: pa.Array, received: Any, max_skew: timedelta) -> TickBatch | None:
     """The chunk as validated columns, or None when any record needs `parse_tick`."""
-    data = b"\n".join(values) + b"\n"
-    if data.count(b"\n") != len(values) or not pyarrow_reads_like_orjson(data, len(values)):
-        return None  # a record spanning lines, or bytes pyarrow reads unlike orjson
+    data = _lines(values)
+    if data is None or data.count(b"\n") != len(values):
+        return None  # a null value, or a record spanning lines
+    if not pyarrow_reads_like_orjson(data, len(values)):
+        return None  # bytes pyarrow reads unlike orjson
     options = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
     table = None
     with contextlib.suppress(pa.ArrowException):
@@ -103,12 +116,37 @@ def _batch_columns(batch: TickBatch) -> dict[str, Any]:
     return columns
 
 
-def _record_columns(values: list[bytes], received: Any, max_skew: timedelta) -> dict[str, Any]:
+def _record_columns(values: pa.Array, received: Any, max_skew: timedelta) -> dict[str, Any]:
     rows = [
         validate_record(value, int(at), max_skew)
-        for value, at in zip(values, received.tolist(), strict=True)
+        for value, at in zip(values.to_pylist(), received.tolist(), strict=True)
     ]
     return {name: [row.get(name) for row in rows] for name in _ARROW.names}
+
+
+def _validated(chunk: pa.RecordBatch, max_skew: timedelta) -> Iterator[pa.RecordBatch]:
+    """VALIDATED batches of `chunk`: as columns when it can, else split in halves so that one
+    doubtful record sends only a small piece (`_PIECE` records at most) down the record path."""
+    values = chunk.column("value")
+    received = chunk.column("received_us").to_numpy(zero_copy_only=False)
+    fast = _as_columns(values, received, max_skew)
+    if fast is None and chunk.num_rows > _PIECE:
+        half = chunk.num_rows // 2
+        yield from _validated(chunk.slice(0, half), max_skew)
+        yield from _validated(chunk.slice(half), max_skew)
+        return
+    columns = (
+        _batch_columns(fast) if fast is not None else _record_columns(values, received, max_skew)
+    )
+    arrays = [
+        chunk.column(f.name).cast(f.type)
+        if f.name in ("topic", "partition", "offset")
+        else pa.array(columns[f.name], f.type, from_pandas=True)
+        if f.name in columns
+        else pa.nulls(chunk.num_rows, f.type)
+        for f in _ARROW
+    ]
+    yield pa.RecordBatch.from_arrays(arrays, schema=_ARROW)
 
 
 def validate_batches(max_skew: timedelta) -> Any:
@@ -116,24 +154,7 @@ def validate_batches(max_skew: timedelta) -> Any:
 
     def validate(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for chunk in batches:
-            if chunk.num_rows == 0:
-                continue
-            values = chunk.column("value").to_pylist()
-            received = chunk.column("received_us").to_numpy(zero_copy_only=False)
-            fast = _as_columns(values, received, max_skew)
-            columns = (
-                _batch_columns(fast)
-                if fast is not None
-                else _record_columns(values, received, max_skew)
-            )
-            arrays = [
-                chunk.column(f.name).cast(f.type)
-                if f.name in ("topic", "partition", "offset")
-                else pa.array(columns[f.name], f.type, from_pandas=True)
-                if f.name in columns
-                else pa.nulls(chunk.num_rows, f.type)
-                for f in _ARROW
-            ]
-            yield pa.RecordBatch.from_arrays(arrays, schema=_ARROW)
+            if chunk.num_rows:
+                yield from _validated(chunk, max_skew)
 
     return validate
