@@ -221,6 +221,7 @@ class SymbolScorer:
         self.volume = _Feature()
         self.range = _Feature()
         self.frozen_run = 0
+        self.spacing: float | None = None  # 24h series: EW of windows between judged windows
         # a suspected bad print, with the reference (close, window) it is judged against and
         # its residuals (move, volume, range)
         self.pending: tuple[Verdict, float, datetime | None, _Residuals] | None = None
@@ -264,7 +265,8 @@ class SymbolScorer:
                 # a real move joins the daily memory (a schedule), not the tail: a tail that
                 # holds every unconfirmed move hides a cluster of real moves on one day
                 self._remember_daily(held_residuals, place[5])
-            self._learn(held.bar, held.move_pct, place, *_logs(held.bar))
+            span = None if held.move_minutes is None else held.move_minutes * 60 / self.step
+            self._learn(held.bar, held.move_pct, span, place, *_logs(held.bar))
             self.ref, self.ref_at = held.bar.close, held.bar.window_start
         verdict = self._score(bar)
         if verdict is not None:
@@ -298,6 +300,8 @@ class SymbolScorer:
         move_pct = None
         ref = self.ref
         close = bar.close
+        # windows since the reference window (1 when no window is missing)
+        span = None if self.ref_at is None else (bar.window_start - self.ref_at) / c.window
         if ref is not None and ref > 0 and close > 0:
             move_pct = 100 * _log_ratio(close, ref)
             mad = self.move.mad
@@ -305,6 +309,11 @@ class SymbolScorer:
                 scale = MAD_TO_SIGMA * mad
                 scale = scale if scale > c.move_floor_pct else c.move_floor_pct
                 r_move = move_pct / self.move.shape.get(slot, move_factor)
+                spacing = self.spacing
+                if span is not None and spacing is not None and span > spacing:
+                    # a move across a gap in the data: a random walk's spread grows with the
+                    # square root of time (24h series; a stock's gaps are its session slots)
+                    r_move /= math.sqrt(span / spacing)
                 z[MOVE] = _bound(r_move / scale, cap)
         volume_ratio = None
         volume = self.volume
@@ -373,9 +382,7 @@ class SymbolScorer:
             fault=fault,
             regular=regular,
             fired=tuple(fired),
-            move_minutes=None
-            if self.ref_at is None
-            else (bar.window_start - self.ref_at).total_seconds() / 60,
+            move_minutes=None if span is None else span * self.step / 60,
         )
         if fired and MOVE in fired and not confirmed and self.ref is not None:
             # a bad print, or a real move? the next window says
@@ -384,7 +391,7 @@ class SymbolScorer:
             return None
         if fault is None:
             self._remember(residuals, index)
-            self._learn(bar, move_pct, place, log_volume, log_range)
+            self._learn(bar, move_pct, span, place, log_volume, log_range)
             self.ref, self.ref_at = bar.close, bar.window_start
         elif fault == "split_like":
             self.ref, self.ref_at = bar.close, bar.window_start
@@ -481,6 +488,7 @@ class SymbolScorer:
         self,
         bar: Bar,
         move_pct: float | None,
+        span: float | None,
         place: _Place,
         log_volume: float | None,
         log_range: float,
@@ -490,6 +498,8 @@ class SymbolScorer:
         slot, _, move_factor, volume_shape, range_shape, _ = place
         self.count += 1
         a_mem, a_lvl = _rate(self.a_mem, self.count), _rate(self.a_lvl, self.count)
+        if span is not None and self.calendar is None:
+            self.spacing = _ew(self.spacing, span, a_mem)
         if move_pct is not None:
             move, m = self.move, move_pct
             factor = move.shape.get(slot, move_factor)

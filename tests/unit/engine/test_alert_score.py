@@ -313,3 +313,20 @@ def test_a_volatility_burst_must_matter_next_to_the_usual_move() -> None:
     assert RANGE not in small_verdict.fired
     large_verdict = judge_all(SymbolScorer(CONFIG, None), [*base, large])[-1]
     assert RANGE in large_verdict.fired
+
+
+@pytest.mark.parametrize(("move_pct", "alerts"), [(0.8, False), (5.0, True)])
+def test_a_move_across_a_gap_in_the_data_is_scaled_by_the_root_of_its_span(
+    move_pct: float, alerts: bool
+) -> None:
+    # windows every 5 minutes moving 0.1 % (scale 0.12533 %), then 25 windows without data:
+    # the move is compared with 0.12533 x sqrt(25) = 0.627 %, as a random walk spreads (no
+    # hour-of-day profile: its slot factors would scale the move too)
+    closes = zigzag(60)
+    c = closes[-1] * math.exp(move_pct / 100)
+    bars = [bar(i, x) for i, x in enumerate(closes)] + [bar(84, c), bar(85, c)]
+    verdicts = judge_all(SymbolScorer(AlertConfig(hourly_profile=False), None), bars)
+    after_gap = next(v for v in verdicts if v.bar.window_start == T0 + 84 * W)
+    assert after_gap.move_minutes == 125
+    assert after_gap.z[MOVE] == pytest.approx(move_pct / (1.2533 * 0.1) / 5, rel=1e-9)
+    assert (MOVE in after_gap.fired) is alerts
