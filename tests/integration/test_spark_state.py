@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.integration.spark_stream import tick_stream
+from tickwatch.bus.kafka import encode
 from tickwatch.clock import micros
 from tickwatch.decoding import decode
 from tickwatch.engine import EngineConfig, EngineOutput
@@ -26,7 +27,7 @@ from tickwatch.errors import ConfigError, InvalidTick
 from tickwatch.model import AnomalyType, AssetType, Feature, Severity, Tick
 from tickwatch.normalize import parse_tick
 from tickwatch.spark.schemas import STATE, STATE_VERSION
-from tickwatch.spark.state import restore, snapshot
+from tickwatch.spark.state import _windows, restore, snapshot
 
 pytestmark = [pytest.mark.spark]
 
@@ -194,3 +195,20 @@ def test_a_newer_state_or_other_settings_are_refused() -> None:
         restore(_row(VERSION_1), wider, BUCKETS, _clock)
     with pytest.raises(ConfigError, match="bucket"):
         restore(_row(VERSION_1), CONFIG, 32, _clock)
+
+
+def test_window_rows_carry_the_store_columns_and_the_topics_json() -> None:
+    """`advance` builds window rows from the engine's columns; each must say what the
+    `Window` object says, and carry the bytes the embedded pipeline publishes for it."""
+    result = ColumnarEngine(CONFIG, _clock).process_batch(TickBatch.from_ticks(_ticks()))
+    windows = result.to_engine_output().windows
+    rows = _windows(result)
+    assert rows is not None and len(windows) >= 90 and len(rows) == len(windows)
+    assert list(rows["json"]) == [encode(w).decode() for w in windows]
+    assert set(rows["kind"]) == {"window"}
+    assert list(rows["window_start_us"]) == [micros(w.window_start) for w in windows]
+    assert list(rows["window_end_us"]) == [micros(w.window_end) for w in windows]
+    for name in ("close", "volume", "tick_count", "vwap", "volatility", "price_return_pct_z"):
+        want = [w.as_row()[name] for w in windows]
+        got = [None if isinstance(v, float) and math.isnan(v) else v for v in rows[name]]
+        assert got == want, name

@@ -17,6 +17,9 @@ it was computed, on the executors, and none is brought to the driver.
 - Topics: clean rows to `clean_market_data`, anomalies to `market_anomalies` (key = symbol,
   value = the row's JSON, as `tickwatch.bus.kafka.encode` writes it), with Spark's Kafka sink.
 
+The store's pass computes the batch into the persisted frame; the lake and topic writes then
+read it side by side, one job each from its own driver thread (the lake's are a task each).
+
 Exactly once where it matters: Spark re-runs a batch whose commit did not reach the checkpoint
 with the same data, and the upserts make the second write a no-op. The topics are at least
 once: a re-run batch may publish its rows again, with the same keys and values, so a consumer
@@ -26,7 +29,9 @@ that upserts by (symbol, window_start[, anomaly_type]) sees no difference.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -162,13 +167,20 @@ class BatchSink:
     def _write(self, frame: DataFrame, batch_id: int) -> None:
         context = frame.sparkSession.sparkContext
         counts = {name: context.accumulator(0) for name in ("windows", "anomalies", "dead_letters")}
+        # this job computes the batch (and the state) once, into the persisted frame ...
         frame.where(F.col("kind") != KIND_TICKS).foreachPartition(
             StoreWriter(self.store_url, counts)
         )
+        # ... which the other writes read at the same time, each a job of its own: the lake's
+        # one-file writes are a task each, so they use the cores side by side
+        writes: list[Callable[[], None]] = []
         if self.lake is not None:
-            self._lake(frame, self.lake)
+            writes += self._lake(frame, self.lake)
         if self.bootstrap_servers is not None and counts["windows"].value:
-            self._publish(frame)
+            writes.append(lambda: self._publish(frame))
+        with ThreadPoolExecutor(max(1, len(writes))) as pool:
+            for done in [pool.submit(write) for write in writes]:
+                done.result()  # a failed write fails the batch, which Spark then re-runs
         log.info(
             "batch %d: %d windows, %d anomalies, %d dead letters",
             batch_id,
@@ -178,7 +190,7 @@ class BatchSink:
         )
 
     @staticmethod
-    def _lake(frame: DataFrame, lake: Path) -> None:
+    def _lake(frame: DataFrame, lake: Path) -> list[Callable[[], None]]:
         ticks = (
             frame.where(F.col("kind") == KIND_TICKS)
             .select("ticks")
@@ -193,8 +205,13 @@ class BatchSink:
             F.to_date(F.timestamp_micros("window_start_us")).alias("date"),
         )
         # one file per day and batch: the micro-batch is already computed (persisted)
-        for rows, table in ((ticks, RAW_TICKS), (clean, CLEAN_MARKET_DATA)):
-            rows.coalesce(1).write.mode("append").partitionBy("date").parquet(str(lake / table))
+        return [
+            partial(
+                rows.coalesce(1).write.mode("append").partitionBy("date").parquet,
+                str(lake / table),
+            )
+            for rows, table in ((ticks, RAW_TICKS), (clean, CLEAN_MARKET_DATA))
+        ]
 
     def _publish(self, frame: DataFrame) -> None:
         topic = F.when(

@@ -39,7 +39,7 @@ import pandas as pd  # type: ignore[import-untyped]
 import pyarrow as pa
 from pyspark.sql.streaming.state import GroupState
 
-from tickwatch.clock import micros
+from tickwatch.clock import from_micros, micros
 from tickwatch.engine import ColumnarEngine, ColumnarOutput, EngineConfig
 from tickwatch.engine.batch import ASSET_TYPES, TickBatch
 from tickwatch.engine.columnar import EngineState
@@ -61,7 +61,6 @@ from tickwatch.spark.schemas import (
     frame,
 )
 
-_ORDER = ["topic", "partition", "offset"]
 _TIMES = {"window_start": "window_start_us", "window_end": "window_end_us"}
 # How a state of an older version becomes the next version's row (none yet: version 1 is the
 # first state without pickles).
@@ -216,8 +215,18 @@ def _windows(result: ColumnarOutput) -> pd.DataFrame | None:
         for name, column in zip(table.column_names, table.columns, strict=True)
     }
     columns["kind"] = np.full(table.num_rows, KIND_WINDOW, dtype=object)
-    # the JSON of `Window.as_row()`, which has the table's columns in its order
-    columns["json"] = [orjson.dumps(row).decode() for row in table.to_pylist()]
+    # the JSON of `Window.as_row()`, which has the table's columns in its order; column by
+    # column, which is several times faster than pyarrow's row by row `to_pylist`
+    values = [
+        [from_micros(t) for t in columns[_TIMES[name]].tolist()]
+        if name in _TIMES
+        else column.to_pylist()
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    ]
+    columns["json"] = [
+        orjson.dumps(dict(zip(table.column_names, row, strict=True))).decode()
+        for row in zip(*values, strict=True)
+    ]
     return frame(columns, OUTPUT, table.num_rows)
 
 
@@ -261,6 +270,13 @@ def _invalid(records: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def _arrival_order(ticks: pd.DataFrame) -> pd.DataFrame:
+    """`ticks` sorted by (topic, partition, offset), with integer sort keys only."""
+    topic = pd.factorize(ticks["topic"], sort=True)[0]
+    order = np.lexsort((ticks["offset"].to_numpy(), ticks["partition"].to_numpy(), topic))
+    return ticks.take(order)
+
+
 def make_advance(
     config: EngineConfig, buckets: int, clock: Callable[[], datetime]
 ) -> Callable[[tuple[Any, ...], Iterator[pd.DataFrame], GroupState], Iterator[pd.DataFrame]]:
@@ -270,9 +286,11 @@ def make_advance(
     def advance(
         key: tuple[Any, ...], frames: Iterator[pd.DataFrame], state: GroupState
     ) -> Iterator[pd.DataFrame]:
-        batch = pd.concat(list(frames), ignore_index=True)
-        rows = _invalid(batch[batch["kind"] != KIND_TICK])
-        ticks = batch[batch["kind"] == KIND_TICK].sort_values(_ORDER, kind="stable")
+        parts = list(frames)  # one frame unless the bucket's batch exceeds an Arrow batch
+        batch = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        valid = (batch["kind"] == KIND_TICK).to_numpy()
+        rows = _invalid(batch[~valid])
+        ticks = _arrival_order(batch[valid])
         if len(ticks):
             engine = restore(state.get if state.exists else None, config, buckets, clock)
             tick_batch = _batch(ticks)
