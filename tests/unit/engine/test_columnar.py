@@ -13,6 +13,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -181,7 +182,9 @@ def test_polled_streams_with_repeats_give_the_same_rows(case):
     assert_same(ticks, cuts, min_history=3, lookback=6)
 
 
-def test_restore_then_process_matches_and_open_ticks_agree():
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_restore_then_process_matches_and_open_ticks_agree(detector):
+    config = EngineConfig(min_history=3, detector=detector)
     history = reference(
         [
             tick(
@@ -193,7 +196,7 @@ def test_restore_then_process_matches_and_open_ticks_agree():
             for s in (10, 200)
         ],
         [],
-        EngineConfig(min_history=3),
+        config,
     ).windows
     later = [
         tick(at_time("09:49"), 99.0),
@@ -201,7 +204,6 @@ def test_restore_then_process_matches_and_open_ticks_agree():
         tick(at_time("10:02"), 80.0),
         tick(at_time("10:30"), 100.0),
     ]
-    config = EngineConfig(min_history=3)
     ref, col = Engine(config, clock=lambda: NOW), ColumnarEngine(config, clock=lambda: NOW)
     ref.restore(history)
     col.restore(history)
@@ -213,3 +215,20 @@ def test_restore_then_process_matches_and_open_ticks_agree():
     got.extend(col.flush())
     want.extend(ref.flush())
     assert_same_output(got, want, config)
+
+
+@settings(max_examples=60, deadline=None)
+@given(streams(), st.integers(0, 10**6), st.sampled_from(["zscore", "robust"]))
+def test_a_snapshot_resumes_exactly_where_the_engine_stopped(case, cut, detector):
+    """`snapshot` / `from_snapshot` between two batches (what the Spark job does on every
+    micro-batch) changes nothing: the same code on the same state, so equal to the bit."""
+    ticks, _, min_history = case
+    config = EngineConfig(min_history=min_history, lookback=min_history + 3, detector=detector)
+    cut %= len(ticks) + 1
+    whole = columnar(ticks, [cut], config)
+    first = ColumnarEngine(config, clock=lambda: NOW)
+    out = first.process_batch(TickBatch.from_ticks(ticks[:cut])).to_engine_output()
+    resumed = ColumnarEngine.from_snapshot(config, lambda: NOW, first.snapshot())
+    out.extend(resumed.process_batch(TickBatch.from_ticks(ticks[cut:])).to_engine_output())
+    out.extend(resumed.flush())
+    assert out == whole
