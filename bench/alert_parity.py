@@ -37,7 +37,6 @@ def build() -> dict[str, list[Plain]]:
     from tickwatch import nab
     from tickwatch.alerting import bars_from_windows
     from tickwatch.config import load_settings
-    from tickwatch.engine import EngineConfig
     from tickwatch.engine.alert_score import Bar
     from tickwatch.engine.columnar import make_engine
     from tickwatch.normalize import parse_tick
@@ -45,7 +44,7 @@ def build() -> dict[str, list[Plain]]:
     from tickwatch.sources.simulate import MarketSimulator
 
     settings = load_settings()
-    config = EngineConfig.from_settings(settings)
+    config = settings.engine_config()
 
     def plain(ticks: Iterable[Any]) -> list[Plain]:
         engine = make_engine(config, lambda: NOW)

@@ -163,8 +163,8 @@ def latency(batch: TickBatch, rate: float, seconds: float) -> tuple[list[float],
     from tickwatch.bus.memory import MemoryBus
     from tickwatch.config import load_settings
     from tickwatch.model import MARKET_ANOMALIES
-    from tickwatch.normalize import tick_to_record
     from tickwatch.processor import Processor
+    from tickwatch.records import tick_to_record
     from tickwatch.store import ParquetLake, SqlStore
 
     with tempfile.TemporaryDirectory(prefix="tickwatch-latency-") as tmp:

@@ -35,7 +35,7 @@ from tickwatch.evaluate import (
     f1_score,
     replay,
 )
-from tickwatch.normalize import tick_to_record
+from tickwatch.records import tick_to_record
 from tickwatch.sources.alphavantage import parse_intraday
 from tickwatch.sources.simulate import MarketSimulator
 

@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from bench.report import machine, write_section
 from bench.workload import TickBatch
 from tickwatch.clock import micros
-from tickwatch.normalize import tick_to_record
+from tickwatch.records import tick_to_record
 
 ROOT = Path(__file__).resolve().parents[1]
 Key = tuple[str, int, str]

@@ -14,6 +14,7 @@ from urllib.parse import quote, unquote, urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tickwatch.engine.config import EngineConfig
 from tickwatch.engine.detectors.registry import DetectorName
 from tickwatch.errors import ConfigError
 
@@ -339,6 +340,19 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.store_url or f"sqlite:///{self.data_dir / 'tickwatch.db'}"
+
+    def engine_config(self) -> EngineConfig:
+        """The engine's part of these settings (the engine itself reads no settings)."""
+        return EngineConfig(
+            window=self.window,
+            lookback=self.lookback_windows,
+            min_history=self.min_history,
+            z_threshold=self.z_threshold,
+            severity_medium=self.severity_medium,
+            severity_high=self.severity_high,
+            allowed_lateness=self.allowed_lateness,
+            detector=self.detector,
+        )
 
 
 def _url_password(url: str) -> str | None:

@@ -24,7 +24,7 @@ from tickwatch.clock import from_micros
 from tickwatch.clock import utc_now as utc_now
 from tickwatch.config import Settings
 from tickwatch.decoding import decode as decode
-from tickwatch.engine import ColumnarOutput, EngineConfig, EngineOutput, make_engine
+from tickwatch.engine import ColumnarOutput, EngineOutput, make_engine
 from tickwatch.engine.batch import ASSET_TYPES, TickBatch
 from tickwatch.engine.divergence import Divergence, DivergenceTracker
 from tickwatch.engine.episodes import AlertOutput, Notice
@@ -124,7 +124,7 @@ class Processor:
         self.bus = bus
         self.clock = clock
         self.tick_log = tick_log
-        self.engine = make_engine(EngineConfig.from_settings(settings), clock)
+        self.engine = make_engine(settings.engine_config(), clock)
         self.alerts = AlertStage(alert_engine(settings), store, lake, bus, notify)
         self.counters = Counters()
         self._pending: deque[_Held] = deque()  # batches not known to be stored yet

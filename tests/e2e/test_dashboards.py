@@ -29,8 +29,8 @@ from tests.e2e.chromium import (
 )
 from tickwatch.config import Settings
 from tickwatch.model import Anomaly, AnomalyType, AssetType, Severity
-from tickwatch.normalize import tick_to_record
 from tickwatch.processor import Processor
+from tickwatch.records import tick_to_record
 from tickwatch.sources.simulate import MarketSimulator
 from tickwatch.store import SqlStore
 from tickwatch.store.alert_rows import alerts

@@ -21,8 +21,8 @@ from playwright.sync_api import Page
 from tests.e2e.chromium import open_dashboard, serve
 from tests.ledger import Ledger
 from tickwatch.config import Settings
-from tickwatch.normalize import tick_to_record
 from tickwatch.processor import Processor
+from tickwatch.records import tick_to_record
 from tickwatch.sources.simulate import MarketSimulator
 from tickwatch.store import SqlStore
 from tickwatch.web import create_app

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 
 from tickwatch.bus.kafka import KafkaBus
 from tickwatch.config import load_settings
-from tickwatch.normalize import tick_to_record
 from tickwatch.processor import Processor
+from tickwatch.records import tick_to_record
 from tickwatch.sources.simulate import MarketSimulator
 from tickwatch.store import SqlStore
 from tickwatch.store.sql import clean_market_data, dead_letters, market_anomalies

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from tickwatch.cli import app
 from tickwatch.config import load_settings
 from tickwatch.evaluate import LabelRange, evaluate
-from tickwatch.normalize import tick_to_record
+from tickwatch.records import tick_to_record
 from tickwatch.sources.simulate import MarketSimulator
 
 NAB = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "nab"

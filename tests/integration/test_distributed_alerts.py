@@ -20,7 +20,6 @@ from sqlalchemy import select
 from tickwatch.alerting import AlertStage, alert_engine
 from tickwatch.bus.kafka import KafkaBus
 from tickwatch.config import load_settings
-from tickwatch.engine import EngineConfig
 from tickwatch.engine.columnar import make_engine
 from tickwatch.model import CLEAN_MARKET_DATA, Window
 from tickwatch.sources.simulate import MarketSimulator
@@ -36,7 +35,7 @@ def simulated_windows(days: float) -> list[Window]:
     settings = load_settings()
     sim = MarketSimulator([], ["bitcoin", "ethereum", "solana"], seed=3)
     ticks = [t for w in sim.windows(START, START + timedelta(days=days)) for t in w]
-    engine = make_engine(EngineConfig.from_settings(settings), lambda: START)
+    engine = make_engine(settings.engine_config(), lambda: START)
     out = engine.process(ticks)
     return sorted([*out.windows, *engine.flush().windows], key=lambda w: w.window_start)
 

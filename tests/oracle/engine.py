@@ -16,7 +16,7 @@ from tests.oracle.features import summarize
 from tests.oracle.windows import ClosedWindow, WindowAssembler
 from tickwatch.engine import EngineConfig, EngineOutput
 from tickwatch.model import Anomaly, AssetType, Feature, Rejected, Tick, Window, severity_of
-from tickwatch.normalize import asset_conflict, tick_payload
+from tickwatch.records import asset_conflict, tick_payload
 
 
 class Engine:

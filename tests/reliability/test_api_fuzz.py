@@ -24,8 +24,8 @@ from schemathesis import GenerationMode
 
 from tests.ledger import Ledger
 from tickwatch.config import load_settings
-from tickwatch.normalize import tick_to_record
 from tickwatch.processor import Processor
+from tickwatch.records import tick_to_record
 from tickwatch.sources.simulate import MarketSimulator
 from tickwatch.store import SqlStore
 from tickwatch.web import WebServer, create_app

@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from tests.ledger import Ledger
 from tickwatch.config import load_settings
-from tickwatch.normalize import tick_to_record
 from tickwatch.processor import Processor
+from tickwatch.records import tick_to_record
 from tickwatch.sources.simulate import MarketSimulator
 from tickwatch.store import SqlStore
 from tickwatch.store.sql import clean_market_data, dead_letters, market_anomalies

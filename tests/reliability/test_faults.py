@@ -24,8 +24,8 @@ from sqlalchemy import select
 from tests.ledger import Ledger
 from tests.services import SCRIPTS
 from tickwatch.config import load_settings
-from tickwatch.normalize import tick_to_record
 from tickwatch.processor import Processor
+from tickwatch.records import tick_to_record
 from tickwatch.sources.simulate import MarketSimulator
 from tickwatch.store import ParquetLake, SqlStore
 from tickwatch.store.parquet import RAW_TICKS

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from tests.ledger import Ledger
-from tickwatch.normalize import tick_to_record
+from tickwatch.records import tick_to_record
 from tickwatch.sources.simulate import MarketSimulator
 
 TICKWATCH = [sys.executable, "-m", "tickwatch.cli"]

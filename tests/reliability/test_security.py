@@ -30,8 +30,8 @@ from werkzeug import Request, Response
 from tests.ledger import Ledger
 from tickwatch.config import Settings, load_settings
 from tickwatch.errors import ConfigError
-from tickwatch.normalize import tick_to_record
 from tickwatch.processor import Processor
+from tickwatch.records import tick_to_record
 from tickwatch.runtime import Runtime
 from tickwatch.sources.alphavantage import AlphaVantageSource
 from tickwatch.sources.coingecko import CoinGeckoSource

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.ledger import Ledger
-from tickwatch.normalize import tick_to_record
+from tickwatch.records import tick_to_record
 from tickwatch.sources.simulate import MarketSimulator
 from tickwatch.store import ParquetLake, SqlStore
 

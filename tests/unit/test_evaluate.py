@@ -14,7 +14,7 @@ from tickwatch.config import load_settings
 from tickwatch.errors import SourceError
 from tickwatch.evaluate import LabelRange, evaluate, read_labels, score_alerts
 from tickwatch.model import Anomaly, AnomalyType, AssetType, Severity, Tick
-from tickwatch.normalize import tick_to_record
+from tickwatch.records import tick_to_record
 from tickwatch.sources.simulate import Label, MarketSimulator
 
 T0 = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)

@@ -8,7 +8,8 @@ import pytest
 
 from tickwatch.errors import InvalidTick
 from tickwatch.model import AssetType
-from tickwatch.normalize import parse_tick, tick_to_record
+from tickwatch.normalize import parse_tick
+from tickwatch.records import tick_to_record
 
 NOW = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
 SKEW = timedelta(minutes=5)

@@ -16,8 +16,8 @@ from sqlalchemy import Table, select
 
 from tickwatch.config import load_settings
 from tickwatch.errors import StoreError
-from tickwatch.normalize import tick_to_record
 from tickwatch.processor import Processor
+from tickwatch.records import tick_to_record
 from tickwatch.sources.simulate import MarketSimulator
 from tickwatch.store import SqlStore
 from tickwatch.store.alert_rows import alerts, market_events

@@ -42,7 +42,7 @@ from tickwatch.model import (
     RAW_STOCK_TICKS,
     Tick,
 )
-from tickwatch.normalize import tick_to_record
+from tickwatch.records import tick_to_record
 from tickwatch.store.alert_rows import MARKET_ALERTS
 
 log = logging.getLogger(__name__)

@@ -262,7 +262,8 @@ def simulate(
     data_dir: DataDir = None,
 ) -> None:
     """Write a reproducible synthetic tick file (and its labelled anomalies)."""
-    from tickwatch.normalize import parse_time, tick_to_record
+    from tickwatch.normalize import parse_time
+    from tickwatch.records import tick_to_record
     from tickwatch.sources.simulate import MarketSimulator
 
     settings = read_settings(data_dir=data_dir, sim_seed=seed)

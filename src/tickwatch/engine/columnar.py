@@ -49,7 +49,7 @@ from tickwatch.engine.features import summarize
 from tickwatch.engine.output import ColumnarOutput, EngineOutput
 from tickwatch.engine.scoring import score, severity_codes
 from tickwatch.model import AssetType, Feature, Rejected, Tick, Window
-from tickwatch.normalize import asset_conflict, tick_payload
+from tickwatch.records import asset_conflict, tick_payload
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]

@@ -31,7 +31,7 @@ import numpy as np
 
 from tickwatch.markets import market_open
 from tickwatch.model import AnomalyType, AssetType, Tick
-from tickwatch.normalize import tick_to_record
+from tickwatch.records import tick_to_record
 from tickwatch.sources import Record, SourceHealth
 
 NEW_YORK = ZoneInfo("America/New_York")

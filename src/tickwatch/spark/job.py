@@ -77,7 +77,7 @@ class JobConfig:
             store_url=settings.database_url,
             checkpoint=checkpoint_dir(settings.data_dir),
             lake=settings.data_dir / "lake",
-            engine=EngineConfig.from_settings(settings),
+            engine=settings.engine_config(),
             max_clock_skew=settings.max_clock_skew,
         )
         return replace(config, **{k: v for k, v in overrides.items() if v is not None})
@@ -157,8 +157,9 @@ def start(
     """Start the query. `available_now` processes what the topics hold, then stops."""
     if config.engine.detector != "zscore":  # refused here, not later on every executor
         raise ConfigError(
-            f"DETECTOR={config.engine.detector}: the Spark job runs the columnar engine, which "
-            "implements zscore; use DETECTOR=zscore, or the embedded engine for other detectors"
+            f"DETECTOR={config.engine.detector}: the Spark job runs DETECTOR=zscore only (its "
+            "state keeps each symbol's last windows, not the seasonal profiles, and robust is not "
+            "held to the embedded engine there yet); use the embedded engine for other detectors"
         )
     if config.publish:
         _ensure_output_topics(config)

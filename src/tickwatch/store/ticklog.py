@@ -18,7 +18,8 @@ import orjson
 
 from tickwatch.errors import InvalidTick
 from tickwatch.model import EPOCH, Tick
-from tickwatch.normalize import parse_tick, tick_to_record
+from tickwatch.normalize import parse_tick
+from tickwatch.records import tick_to_record
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from tickwatch.config import load_settings
 from tickwatch.engine import EngineConfig
 from tickwatch.engine.columnar import ColumnarEngine
 from tickwatch.model import AssetType, Tick, Window
-from tickwatch.normalize import tick_to_record
 from tickwatch.processor import Processor
+from tickwatch.records import tick_to_record
 from tickwatch.store import SqlStore
 from tickwatch.store.sql import dead_letters
 

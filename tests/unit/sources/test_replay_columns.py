@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 from tests.ledger import Ledger
 from tickwatch.engine.batch import TickBatch
 from tickwatch.errors import InvalidTick
-from tickwatch.normalize import parse_tick, payload_text
+from tickwatch.normalize import parse_tick
 from tickwatch.processor import decode
+from tickwatch.records import payload_text
 from tickwatch.sources import replay_columns
 from tickwatch.sources.replay import read_records
 from tickwatch.sources.replay_columns import read_blocks

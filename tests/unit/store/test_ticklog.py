@@ -9,8 +9,9 @@ from sqlalchemy import text
 
 from tickwatch.config import load_settings
 from tickwatch.model import EPOCH
-from tickwatch.normalize import parse_tick, tick_to_record
+from tickwatch.normalize import parse_tick
 from tickwatch.processor import Processor
+from tickwatch.records import tick_to_record
 from tickwatch.sources.simulate import MarketSimulator
 from tickwatch.store import SqlStore
 from tickwatch.store.sql import dead_letters

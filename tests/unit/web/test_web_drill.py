@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 
 from tickwatch.config import Settings
 from tickwatch.model import AssetType, Tick
-from tickwatch.normalize import tick_to_record
 from tickwatch.processor import Processor
+from tickwatch.records import tick_to_record
 from tickwatch.store import SqlStore
 from tickwatch.store.alert_rows import alerts
 from tickwatch.web import create_app
