@@ -192,7 +192,7 @@ def slices(batch: TickBatch, size: int) -> list[TickBatch]:
 
 
 def write_jsonl(batch: TickBatch, path: Path) -> None:
-    """The replay format (`normalize.tick_to_record`), one JSON object a line."""
+    """The replay format (`records.tick_to_record`), one JSON object a line."""
     times = np.datetime_as_string(batch.event.astype("datetime64[us]"), unit="us")
     names = np.array(batch.symbols)[batch.symbol_code]
     with path.open("w") as handle:
