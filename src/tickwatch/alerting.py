@@ -24,9 +24,9 @@ from tickwatch.config import Settings
 from tickwatch.engine.alert_score import AlertConfig, Bar
 from tickwatch.engine.episodes import AlertEngine, AlertOutput, EpisodeConfig, Notice
 from tickwatch.errors import StoreError
-from tickwatch.model import AssetType, Window
+from tickwatch.model import MARKET_ALERTS, AssetType, Window
 from tickwatch.store import ParquetLake, SqlStore
-from tickwatch.store.alert_rows import ALERTS, MARKET_ALERTS, MARKET_EVENTS, alerts, market_events
+from tickwatch.store.alert_rows import ALERTS, MARKET_EVENTS, alerts, market_events
 
 log = logging.getLogger(__name__)
 

@@ -44,10 +44,10 @@ from tenacity import (
     wait_exponential,
 )
 
+from tickwatch.clock import utc_now
 from tickwatch.config import Settings
 from tickwatch.engine.episodes import Notice
 from tickwatch.model import Severity
-from tickwatch.processor import utc_now
 from tickwatch.store.sql import UtcDateTime, metadata
 from tickwatch.store.workflow import suppression
 from tickwatch.store.workflow_rows import WORKFLOW_TABLES

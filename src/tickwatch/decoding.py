@@ -12,7 +12,10 @@ from typing import Any
 import orjson
 
 from tickwatch.errors import InvalidTick
-from tickwatch.sources import Record
+
+# an untrusted record as a source yields it: a mapping (API clients) or raw bytes (a file line,
+# a bus message)
+Record = Mapping[str, Any] | bytes
 
 
 def decode(record: Record) -> Mapping[str, Any]:

@@ -17,6 +17,9 @@ RAW_CRYPTO_TICKS = "raw_crypto_ticks"
 CLEAN_MARKET_DATA = "clean_market_data"
 MARKET_ANOMALIES = "market_anomalies"
 DEAD_LETTERS = "dead_letters"
+MARKET_ALERTS = "market_alerts"  # the bus topic of alert and market-event changes
+# the source name of simulated ticks: the stores and /health tell simulated data apart by it
+SIMULATED_SOURCE = "simulator"
 
 
 class AssetType(StrEnum):

@@ -23,13 +23,12 @@ from tickwatch.alerts import WebhookNotifier
 from tickwatch.bus import Bus, Consumer
 from tickwatch.bus.memory import MemoryBus
 from tickwatch.config import Settings
-from tickwatch.model import RAW_CRYPTO_TICKS, RAW_STOCK_TICKS, AssetType
+from tickwatch.model import MARKET_ALERTS, RAW_CRYPTO_TICKS, RAW_STOCK_TICKS, AssetType
 from tickwatch.ops.supervise import Supervisor
 from tickwatch.processor import Counters, Processor, utc_now
 from tickwatch.sources import Record, Source
 from tickwatch.sources.simulate import MarketSimulator, SimulatedSource
 from tickwatch.store import ParquetLake, SqlStore
-from tickwatch.store.alert_rows import MARKET_ALERTS
 from tickwatch.store.ticklog import TickLog, read_ticks
 from tickwatch.web import WebServer, create_app
 

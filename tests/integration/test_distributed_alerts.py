@@ -21,10 +21,10 @@ from tickwatch.alerting import AlertStage, alert_engine
 from tickwatch.bus.kafka import KafkaBus
 from tickwatch.config import load_settings
 from tickwatch.engine.columnar import make_engine
-from tickwatch.model import CLEAN_MARKET_DATA, Window
+from tickwatch.model import CLEAN_MARKET_DATA, MARKET_ALERTS, Window
 from tickwatch.sources.simulate import MarketSimulator
 from tickwatch.store import SqlStore
-from tickwatch.store.alert_rows import MARKET_ALERTS, alerts
+from tickwatch.store.alert_rows import alerts
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 

@@ -37,13 +37,13 @@ from confluent_kafka.cimpl import NewTopic
 
 from tickwatch.model import (
     CLEAN_MARKET_DATA,
+    MARKET_ALERTS,
     MARKET_ANOMALIES,
     RAW_CRYPTO_TICKS,
     RAW_STOCK_TICKS,
     Tick,
 )
 from tickwatch.records import tick_to_record
-from tickwatch.store.alert_rows import MARKET_ALERTS
 
 log = logging.getLogger(__name__)
 

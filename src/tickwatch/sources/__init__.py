@@ -8,12 +8,12 @@ A source paces itself and stops when `stop` is set.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-Record = Mapping[str, Any] | bytes
+from tickwatch.decoding import Record as Record  # what a source yields
 
 
 @dataclass

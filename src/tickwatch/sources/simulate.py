@@ -30,13 +30,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from tickwatch.markets import market_open
-from tickwatch.model import AnomalyType, AssetType, Tick
+from tickwatch.model import SIMULATED_SOURCE, AnomalyType, AssetType, Tick
 from tickwatch.records import tick_to_record
 from tickwatch.sources import Record, SourceHealth
 
 NEW_YORK = ZoneInfo("America/New_York")
 WINDOW = timedelta(minutes=5)
-SOURCE_NAME = "simulator"
+SOURCE_NAME = SIMULATED_SOURCE
 
 _BASE_PRICES = {
     "AAPL": 190.0, "MSFT": 410.0, "GOOGL": 140.0, "AMZN": 180.0, "TSLA": 240.0, "IBM": 170.0,

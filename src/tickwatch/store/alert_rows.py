@@ -18,7 +18,6 @@ from tickwatch.store.sql import UtcDateTime, metadata
 
 ALERTS = "alerts"
 MARKET_EVENTS = "market_events"
-MARKET_ALERTS = "market_alerts"  # the bus topic of alert and event changes
 
 # (name, type, nullable): the one declaration of each table's columns, key first
 _TEXT, _TIME, _FLOAT, _INT = "text", "time", "float", "int"

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Column, Engine, String, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from tickwatch.sources.simulate import SOURCE_NAME as SIMULATOR
+from tickwatch.model import SIMULATED_SOURCE as SIMULATOR
 from tickwatch.store.sql import UtcDateTime, metadata
 
 log = logging.getLogger(__name__)
