@@ -54,7 +54,7 @@ def _check_service(service: str) -> None:
         raise RestartError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -107,7 +107,7 @@ class LocalLauncher:
     def alive(self, service: str) -> bool | None:
         self._check(service)
         pid = self.pid(service)
-        return None if pid is None else _pid_alive(pid)
+        return None if pid is None else pid_alive(pid)
 
     def start(self, service: str) -> None:
         self._check(service)
@@ -138,14 +138,14 @@ class LocalLauncher:
     def stop(self, service: str) -> None:
         self._check(service)
         pid = self.pid(service)
-        if pid is None or not _pid_alive(pid):
+        if pid is None or not pid_alive(pid):
             self._pidfile(service).unlink(missing_ok=True)
             return
         _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.grace_seconds
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _pid_alive(pid):
+        if pid_alive(pid):
             log.warning(
                 "%s (pid %d) ignored TERM for %.0fs; killing it", service, pid, self.grace_seconds
             )

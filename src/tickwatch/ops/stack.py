@@ -44,7 +44,7 @@ import sqlalchemy as sa
 
 from tickwatch.config import Settings
 from tickwatch.errors import ConfigError, RestartError
-from tickwatch.ops.restart import LocalLauncher, _pid_alive
+from tickwatch.ops.restart import LocalLauncher, pid_alive
 from tickwatch.spark.progress import checkpoint_dir, read_heartbeat
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def _start_postgres(folder: Path, settings: Settings) -> str:
 
     pid = _read_int(folder / "data" / "postmaster.pid")
     port = _read_int(folder / "port")
-    if not (pid and _pid_alive(pid)):
+    if not (pid and pid_alive(pid)):
         _script("postgres.sh", "start", str(folder), *([str(port)] if port else []))
         port = _read_int(folder / "port")
     password = settings.postgres_password.get_secret_value()
@@ -190,7 +190,7 @@ def _start_postgres(folder: Path, settings: Settings) -> str:
 
 def _start_kafka(folder: Path) -> str:
     pid = _read_int(folder / "pid")
-    if pid and _pid_alive(pid):
+    if pid and pid_alive(pid):
         return f"127.0.0.1:{_read_int(folder / 'port')}"
     return _script("kafka.sh", "start", str(folder))
 
@@ -248,7 +248,7 @@ def processes(settings: Settings) -> list[Process]:
         "kafka": folder / "kafka" / "broker.log",
     }
     found = [
-        Process(name, pid, pid is not None and _pid_alive(pid), logs[name])
+        Process(name, pid, pid is not None and pid_alive(pid), logs[name])
         for name, pid in server_pids(settings.data_dir).items()
     ]
     services = launcher(settings)
@@ -363,7 +363,7 @@ def down(settings: Settings, keep_data: bool = True) -> list[str]:
     for name in ("kafka", "postgres"):
         if (folder / name).exists():
             pid = servers[name]
-            if pid is not None and _pid_alive(pid):
+            if pid is not None and pid_alive(pid):
                 stopped.append(name)
             _script(f"{name}.sh", "stop", str(folder / name), *keep)
     return stopped

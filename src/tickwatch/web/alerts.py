@@ -16,59 +16,16 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from pydantic import BaseModel, Field
 from sqlalchemy import Engine, and_, func, or_, select
 
 from tickwatch.store.alert_rows import alerts
 from tickwatch.store.sql import clean_market_data, market_anomalies
 from tickwatch.web import paging
+from tickwatch.web.models import AlertOut, AlertPage, EpisodeWindow
 from tickwatch.web.queries import Span
-from tickwatch.web.workflow import AlertState
 
 MAX_WINDOWS = 1000
 KINDS = ("market", "data_fault")
-
-
-class AlertOut(BaseModel):
-    alert_id: str
-    symbol: str
-    asset_type: str
-    kind: str
-    opened_at: datetime
-    last_window_start: datetime
-    closed_at: datetime | None
-    """Null while the episode is open."""
-    peak_severity: str | None
-    peak_abs_z: float
-    features: list[str]
-    direction: dict[str, str]
-    """Per feature in `features`: `up` or `down` (the sign of its largest move)."""
-    window_count: int
-    market_event_id: str | None
-    summary: str
-    state: AlertState = Field(default_factory=AlertState)
-    """What people did with it (acknowledged, resolved, snoozed, marked, silenced)."""
-
-
-class AlertPage(BaseModel):
-    total: int
-    limit: int
-    items: list[AlertOut]
-    next_cursor: str | None
-    """Pass as `cursor` for the next page; null at the end."""
-
-
-class EpisodeWindow(BaseModel):
-    window_start: datetime
-    close: float
-    price_return_pct: float
-    volume: float | None
-    volatility: float | None
-    price_return_pct_z: float | None
-    volume_z: float | None
-    volatility_z: float | None
-    anomalies: list[str]
-    """Anomaly types detected in this window (per-window z-score detector)."""
 
 
 def alert_out(row: dict[str, object]) -> AlertOut:

@@ -38,17 +38,20 @@ from tickwatch.errors import ConfigError
 from tickwatch.model import AnomalyType, Severity
 from tickwatch.ops.checks import worst
 from tickwatch.store import provenance
-from tickwatch.web.alerts import AlertPage, EpisodeWindow, alert_page, episode_windows
+from tickwatch.web.alerts import alert_page, episode_windows
 from tickwatch.web.divergences import divergence_list
 from tickwatch.web.docs import add_docs
-from tickwatch.web.drill import Drill, drill
+from tickwatch.web.drill import drill
 from tickwatch.web.guard import SecurityHeaders, SendTimeout, allowed_hosts
 from tickwatch.web.health import ActingCheck, Checks, health_report
 from tickwatch.web.live import Hub, event_id, follow_bus, missed, poll_store
 from tickwatch.web.metrics import CONTENT_TYPE, PipelineCollector, registry_for, render
 from tickwatch.web.models import (
+    AlertPage,
     AnomalyOut,
     AnomalyPage,
+    Drill,
+    EpisodeWindow,
     LatestPrice,
     Summary,
     SymbolInfo,

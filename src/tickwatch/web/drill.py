@@ -10,57 +10,19 @@ its scored windows were at least as far out, this one included).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from pydantic import BaseModel
 from sqlalchemy import Engine, func, select
 
 from tickwatch.model import AnomalyType, AssetType, Feature
 from tickwatch.store.alert_rows import alerts
 from tickwatch.store.sql import clean_market_data, market_anomalies
-from tickwatch.web.alerts import AlertOut, alert_out
+from tickwatch.web.alerts import alert_out
+from tickwatch.web.models import Drill, DrillWindow, Reason
 
 CONTEXT = timedelta(hours=1)
 MAX_WINDOWS = 1000
 _FEATURE_OF = {feature.anomaly_type.value: feature for feature in Feature}
-
-
-class DrillWindow(BaseModel):
-    window_start: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float | None
-    price_return_pct: float
-    price_return_pct_mean: float | None
-    price_return_pct_std: float | None
-    in_episode: bool
-
-
-class Reason(BaseModel):
-    window_start: datetime
-    feature: str
-    """The window column scored: price_return_pct, volume or volatility."""
-    anomaly_type: str
-    value: float
-    unit: str
-    """Of value, mean and std: % (return), shares or units (volume), USD (volatility)."""
-    mean: float
-    std: float
-    z_score: float
-    severity: str
-    as_extreme: int
-    """Windows of this symbol whose |z| for this feature is at least this one's (it included)."""
-    scored: int
-    """Windows of this symbol with a z-score for this feature."""
-
-
-class Drill(BaseModel):
-    alert: AlertOut
-    window_minutes: int
-    windows: list[DrillWindow]
-    reasons: list[Reason]
 
 
 def unit_of(feature: Feature, asset_type: str) -> str:

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 
 from tickwatch.config import Settings
 from tickwatch.store import workflow
+from tickwatch.web.models import AlertState
 from tickwatch.web.storeview import StoreView
 
 Action = Literal["acknowledge", "resolve", "reopen", "true_positive", "false_positive", "snooze"]
@@ -36,25 +37,6 @@ READ_ONLY = (
     "the API is read-only: set API_TOKEN on the server to enable writes (acknowledge, "
     "resolve, snooze, silence), then send it as 'Authorization: Bearer <token>'"
 )
-
-
-class AlertState(BaseModel):
-    """What people did with one alert; every field null when nobody acted."""
-
-    status: Literal["acknowledged", "resolved"] | None = None
-    status_by: str | None = None
-    status_at: datetime | None = None
-    verdict: Literal["true_positive", "false_positive"] | None = None
-    verdict_by: str | None = None
-    verdict_at: datetime | None = None
-    snoozed_until: datetime | None = None
-    snoozed_by: str | None = None
-    snoozed: bool = False
-    """Whether the snooze is still in force (wall clock)."""
-    note: str | None = None
-    """The latest note."""
-    silenced: str | None = None
-    """The active silence that mutes this alert's notices, described; null when none."""
 
 
 def _aware(value: datetime | None) -> datetime | None:
