@@ -39,6 +39,7 @@ import pyarrow as pa
 from pyspark import Accumulator
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
+from pyspark.util import inheritable_thread_target
 
 from tickwatch.clock import from_micros
 from tickwatch.model import (
@@ -179,7 +180,10 @@ class BatchSink:
         if self.bootstrap_servers is not None and counts["windows"].value:
             writes.append(lambda: self._publish(frame))
         with ThreadPoolExecutor(max(1, len(writes))) as pool:
-            for done in [pool.submit(write) for write in writes]:
+            # the threads' jobs keep the batch's job group and properties: query.stop cancels them
+            inherit = inheritable_thread_target(frame.sparkSession)
+            jobs = [pool.submit(inherit(write)) for write in writes]
+            for done in jobs:
                 done.result()  # a failed write fails the batch, which Spark then re-runs
         log.info(
             "batch %d: %d windows, %d anomalies, %d dead letters",
