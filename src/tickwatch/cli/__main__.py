@@ -2,4 +2,5 @@
 
 from tickwatch.cli import app
 
-app()
+if __name__ == "__main__":  # importing this module (e.g. walking the package) runs nothing
+    app()

@@ -40,6 +40,8 @@ def _load_all_tables() -> None:
     for module in pkgutil.walk_packages(tickwatch.__path__, "tickwatch."):
         if module.name.startswith(("tickwatch.spark", "tickwatch.bus.kafka")):
             continue  # optional extras; they declare no tables
+        if module.name.endswith(".__main__"):
+            continue  # a program, not a module: it declares nothing
         importlib.import_module(module.name)
 
 
