@@ -70,5 +70,7 @@ def test_nothing_imports_the_cli() -> None:
 
 def test_the_check_sees_lazy_imports(tmp_path: Path) -> None:
     module = tmp_path / "lazy.py"
-    module.write_text("def f():\n    from tickwatch.store.sql import SqlStore\n    import tickwatch.web\n")
+    module.write_text(
+        "def f():\n    from tickwatch.store.sql import SqlStore\n    import tickwatch.web\n"
+    )
     assert _imports(module) == {"store", "web"}
