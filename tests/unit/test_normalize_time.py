@@ -11,14 +11,8 @@ import pytest
 
 from tickwatch.errors import InvalidTick
 from tickwatch.model import AssetType, Tick
-from tickwatch.normalize import (
-    Unreadable,
-    UnreadableRecord,
-    asset_conflict,
-    parse_tick,
-    parse_time,
-    tick_payload,
-)
+from tickwatch.normalize import Unreadable, UnreadableRecord, parse_tick, parse_time
+from tickwatch.records import asset_conflict, tick_payload
 
 NOW = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
 SKEW = timedelta(minutes=5)
