@@ -403,10 +403,7 @@ class SymbolScorer:
         window has a spread of 0 until a window gets two prices, which its own history alone
         would score at the z cap."""
         mad = self.move.mad
-        if mad is None or bar.close <= 0:
-            return True
-        spread = 100 * (bar.volatility or 0.0) / bar.close
-        return spread >= self.config.range_min_move * MAD_TO_SIGMA * mad
+        return mad is None or _spread_pct(bar) >= self.config.range_min_move * MAD_TO_SIGMA * mad
 
     def _remember(self, residuals: _Residuals, index: int) -> None:
         """A window that was no fault joins the recent tail and (24h series) the daily memory."""
@@ -576,8 +573,12 @@ def _logs(bar: Bar) -> tuple[float | None, float]:
     """ln(1 + volume) (None without a usable volume) and the log range of a window."""
     volume = bar.volume
     log_volume = math.log1p(volume) if volume is not None and volume >= 0 else None
-    spread = 100 * (bar.volatility or 0.0) / bar.close if bar.close > 0 else 0.0
-    return log_volume, math.log(_at_least(spread, 0.0) + RANGE_FLOOR_PCT)
+    return log_volume, math.log(_at_least(_spread_pct(bar), 0.0) + RANGE_FLOOR_PCT)
+
+
+def _spread_pct(bar: Bar) -> float:
+    """The window's volatility as % of its close (0 with one price, or no usable close)."""
+    return 100 * (bar.volatility or 0.0) / bar.close if bar.close > 0 else 0.0
 
 
 @functools.cache
